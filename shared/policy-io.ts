@@ -1,0 +1,47 @@
+// Names and layouts of the ONNX graphs' inputs and outputs: the contract between the exporter (worker/) and
+// every runtime that runs the graphs (the API's sampler on onnxruntime-node, onnxruntime-web in workerd,
+// PPO rollouts). The names follow Hugging Face Optimum's decoder exports, so the files read like any GPT-2 ONNX.
+//
+// Policy graph (one merged graph; past length may be 0 for the prefill step):
+//   input_ids                  int64   [batch, seq]
+//   attention_mask             int64   [batch, past + seq]   1 = real token, 0 = padding (left padding allowed)
+//   position_ids               int64   [batch, seq]
+//   past_key_values.{i}.key    float32 [batch, nHead, past, headDim]   for i in 0..nLayer-1
+//   past_key_values.{i}.value  float32 [batch, nHead, past, headDim]
+// outputs:
+//   logits                     float32 [batch, seq, vocab]
+//   values                     float32 [batch, seq]          value head (PPO critic)
+//   present.{i}.key / .value   float32 [batch, nHead, past + seq, headDim]
+//
+// Reward graph:
+//   input_ids int64 [batch, seq], attention_mask int64 [batch, seq]  ->  rewards float32 [batch]
+//   (the scalar head read at the last non-pad token of each row)
+//
+// Metadata (ModelProto.metadata_props): prefloop.config (JSON ModelConfig), prefloop.tokenizer_sha256,
+// prefloop.kind ('policy' | 'reward'), prefloop.version.
+
+export const POLICY_INPUTS = { inputIds: 'input_ids', attentionMask: 'attention_mask', positionIds: 'position_ids' } as const;
+export const POLICY_OUTPUTS = { logits: 'logits', values: 'values' } as const;
+export const REWARD_OUTPUT = 'rewards';
+
+export const pastKeyName = (layer: number) => `past_key_values.${layer}.key`;
+export const pastValueName = (layer: number) => `past_key_values.${layer}.value`;
+export const presentKeyName = (layer: number) => `present.${layer}.key`;
+export const presentValueName = (layer: number) => `present.${layer}.value`;
+
+export const METADATA_KEYS = {
+  config: 'prefloop.config',
+  tokenizerSha256: 'prefloop.tokenizer_sha256',
+  kind: 'prefloop.kind',
+  version: 'prefloop.version',
+} as const;
+
+/** Files in one model artifact directory (local dir, S3 prefix or R2 prefix). */
+export const ARTIFACT_FILES = {
+  config: 'config.json',
+  tokenizer: 'tokenizer.json',
+  weights: 'model.safetensors',
+  policyOnnx: 'policy.onnx',
+  rewardOnnx: 'reward.onnx',
+  report: 'report.md',
+} as const;
