@@ -1,0 +1,29 @@
+// Prefixed random identifiers (`proj_`, `key_`, `fb_`, `pfk_` for API keys...), from Web Crypto randomness so
+// they are unguessable and portable across runtimes.
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** `length` base62 characters; rejection sampling keeps every character uniform (62 does not divide 256). */
+export function randomBase62(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    const bytes = crypto.getRandomValues(new Uint8Array(length * 2));
+    for (let i = 0; i < bytes.length && out.length < length; i++) {
+      if (bytes[i] < 248) out += BASE62[bytes[i] % 62];
+    }
+  }
+  return out;
+}
+
+/** `prefix_` + 20 base62 characters (~119 bits): ids for rows. */
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBase62(20)}`;
+}
+
+/** A new API key: `pfk_` + 40 base62 characters (~238 bits). Shown once, stored only as its SHA-256. */
+export function newApiKey(): string {
+  return `pfk_${randomBase62(40)}`;
+}
+
+/** How many leading characters of a key are kept in clear (`prefix` column) to tell keys apart in listings. */
+export const API_KEY_PREFIX_LENGTH = 10;
