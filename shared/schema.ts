@@ -164,11 +164,17 @@ export const trainingRuns = sqliteTable(
     policyVersion: integer('policy_version'),
     error: text('error'),
     attempts: integer('attempts').notNull().default(0),
+    /** Queue job that carries this run; null until the enqueue is confirmed (see shared/scheduler.ts). */
+    jobId: text('job_id'),
     createdAt: integer('created_at').notNull(),
     startedAt: integer('started_at'),
     finishedAt: integer('finished_at'),
   },
-  (t) => [index('training_runs_project_created_idx').on(t.projectId, t.createdAt)],
+  (t) => [
+    index('training_runs_project_created_idx').on(t.projectId, t.createdAt),
+    // At most one active run per project, enforced by the database for every writer (scheduler, API, edge).
+    uniqueIndex('training_runs_one_active_uq').on(t.projectId).where(sql`status in ('queued', 'running')`),
+  ],
 );
 
 /** One row per metric per logged step (PPO iteration, RM epoch...), for curves. */
