@@ -96,6 +96,10 @@ export const feedback = sqliteTable(
     index('feedback_project_type_created_idx').on(t.projectId, t.type, t.createdAt),
     index('feedback_project_created_idx').on(t.projectId, t.createdAt),
     index('feedback_generation_idx').on(t.generationId),
+    // Keyset pagination (GET /v1/feedback) walks one project in seq order.
+    index('feedback_project_seq_idx').on(t.projectId, t.seq),
+    // The preference export streams one prompt group at a time (ORDER BY prompt, seq; seq is the rowid).
+    index('feedback_project_prompt_idx').on(t.projectId, t.prompt),
   ],
 );
 
