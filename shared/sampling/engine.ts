@@ -1,0 +1,460 @@
+// The one sampling loop prefloop has: the API serves requests with it and the worker's PPO rollouts call it.
+//
+// A GenerationEngine owns one policy session (onnxruntime-node, -web, or anything with the same `run`) and
+// decodes every live sequence together: the n sequences of a request and all concurrent requests advance in
+// one session.run per step (continuous batching: requests join at step boundaries, finished ones leave).
+//
+// Layout of the running batch (the ONNX contract in shared/policy-io.ts): every row's real tokens are
+// right-aligned in the KV cache, left padding is masked by attention_mask, and position_ids are explicit, so
+// rows of different lengths share one past tensor [rows, nHead, past, headDim]. Joining or leaving rebuilds
+// the cache (one copy); steps without membership change feed the `present` outputs straight back as `past`.
+// A prompt is prefilled once (batch 1, no padding) and its KV replicated to its n rows.
+//
+// Determinism: each sequence draws from its own RNG stream (request seed, sequence index), so a request's text
+// does not depend on what else is in the batch (up to float rounding of batched matmuls, which does not move
+// a sampled token except on a knife-edge).
+import { Tensor, type InferenceSession } from 'onnxruntime-common';
+import { headDim as headDimOf, type ModelConfig } from '../model-config';
+import { POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName, presentValueName } from '../policy-io';
+import { IncrementalDecoder } from './detokenize';
+import { Xoshiro128, randomSeed } from './rng';
+import { sampleToken, type SamplingParams } from './sample';
+import { StopMatcher } from './stop';
+
+/** What the engine needs from a session: `run` of onnxruntime's InferenceSession (node, web or a test double). */
+export interface PolicySession {
+  run(feeds: InferenceSession.FeedsType): Promise<InferenceSession.ReturnType>;
+}
+
+/** What the engine needs from a tokenizer (shared/tokenizer.ts provides it). */
+export interface SamplingTokenizer {
+  /** Text to ids, no special tokens added. */
+  encode(text: string): number[];
+  /** Ids to text (special tokens skipped); UTF-8 bytes that do not form a character decode to U+FFFD. */
+  decode(ids: readonly number[]): string;
+  /** End of sequence: sampling it ends the sequence with finish reason `stop`. */
+  readonly eosId: number;
+  /** Beginning of sequence, prepended to prompts when `addBos` is on. */
+  readonly bosId?: number;
+}
+
+export interface EngineOptions {
+  /** Model shape: sizes the KV cache and bounds prompt + completion by contextLength. */
+  config: ModelConfig;
+  tokenizer: SamplingTokenizer;
+  /** Most sequences decoded together in one run; requests that do not fit wait for rows to free. */
+  maxBatchRows?: number;
+  /** Prepend the tokenizer's BOS to prompts given as text (default: when the tokenizer has one). */
+  addBos?: boolean;
+}
+
+export type FinishReason = 'stop' | 'length';
+
+export interface GenerateRequest {
+  /** Prompt text (encoded with BOS per `addBos`)... */
+  prompt?: string;
+  /** ...or prompt token ids, used as given (PPO rollouts that already tokenised). */
+  promptIds?: readonly number[];
+  /** Number of sequences sampled for this prompt (each its own RNG stream). Default 1. */
+  n?: number;
+  /** Most tokens generated per sequence (EOS included); the context length may end a sequence earlier. Default 16. */
+  maxTokens?: number;
+  /** Default 1; 0 = greedy. */
+  temperature?: number;
+  /** Default 1 (off). */
+  topP?: number;
+  /** Default 0 (off). */
+  topK?: number;
+  /** Stop strings: the sequence ends at the first occurrence, which is excluded from the text. */
+  stop?: readonly string[];
+  /** Default: a random seed (returned in the result so the output can be reproduced). */
+  seed?: number;
+  /** Streaming: detokenised text per sequence; the deltas of a sequence concatenate to its final text. */
+  onDelta?: (index: number, delta: string) => void;
+  /** Called as each sequence finishes (before the whole request resolves). */
+  onSequenceEnd?: (seq: SequenceResult) => void;
+  /** Aborting drops the request's sequences at the next step boundary and rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export interface SequenceResult {
+  /** 0..n-1 within the request. */
+  index: number;
+  text: string;
+  /** Generated token ids, EOS included when it was sampled. */
+  tokenIds: number[];
+  /** log p(token) per generated token (temperature-scaled, before top-k/top-p; see sample.ts). */
+  logprobs: number[];
+  /** Value-head output at the position that produced each token (PPO critic), when the graph has one. */
+  values: number[];
+  finishReason: FinishReason;
+}
+
+export interface GenerateResult {
+  seed: number;
+  promptIds: number[];
+  sequences: SequenceResult[];
+}
+
+export interface EngineStats {
+  /** Decode steps run (session.run calls after prefill). */
+  steps: number;
+  /** Sum over decode steps of rows in the batch (rowSteps / steps = mean batch size). */
+  rowSteps: number;
+  prefills: number;
+  /** Cache rebuilds (a request joined or a sequence left). */
+  rebuilds: number;
+}
+
+interface Pending {
+  promptIds: number[];
+  n: number;
+  params: SamplingParams;
+  maxTokens: number;
+  stop: readonly string[];
+  seed: number;
+  req: GenerateRequest;
+  results: (SequenceResult | null)[];
+  remaining: number;
+  resolve: (r: GenerateResult) => void;
+  reject: (e: unknown) => void;
+  failed: boolean;
+}
+
+interface Row {
+  p: Pending;
+  index: number;
+  rng: Xoshiro128;
+  /** Tokens already in the KV cache (prompt + fed generated tokens). */
+  realLen: number;
+  /** Last sampled token, fed at position realLen in the next step. */
+  next: number;
+  tokenIds: number[];
+  logprobs: number[];
+  values: number[];
+  decoder: IncrementalDecoder;
+  stop: StopMatcher;
+  done: boolean;
+  /** KV source for a row about to (re)join the batch: tensor arrays and the row within them. */
+  kv: { keys: Float32Array[]; values: Float32Array[]; row: number; len: number } | null;
+}
+
+export class GenerationEngine {
+  readonly stats: EngineStats = { steps: 0, rowSteps: 0, prefills: 0, rebuilds: 0 };
+  private readonly cfg: ModelConfig;
+  private readonly hd: number;
+  private readonly maxRows: number;
+  private readonly addBos: boolean;
+  private readonly queue: Pending[] = [];
+  private rows: Row[] = [];
+  /** Current batch cache: per layer [rows, nHead, pastLen, headDim]. */
+  private pastK: Tensor[] = [];
+  private pastV: Tensor[] = [];
+  private pastLen = 0;
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly session: PolicySession,
+    private readonly opts: EngineOptions,
+  ) {
+    this.cfg = opts.config;
+    this.hd = headDimOf(opts.config);
+    this.maxRows = opts.maxBatchRows ?? 64;
+    this.addBos = opts.addBos ?? opts.tokenizer.bosId !== undefined;
+  }
+
+  /** Prompt ids for a text prompt, as generate() will feed them (for validation and token counts). */
+  encodePrompt(prompt: string): number[] {
+    const ids = this.opts.tokenizer.encode(prompt);
+    return this.addBos && this.opts.tokenizer.bosId !== undefined ? [this.opts.tokenizer.bosId, ...ids] : ids;
+  }
+
+  /** Sequences running or waiting (0 = idle). */
+  get load(): number {
+    return this.rows.length + this.queue.reduce((s, p) => s + p.n, 0);
+  }
+
+  /** Resolves when nothing is running or queued (used before releasing the session on a policy swap). */
+  async drain(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  generate(req: GenerateRequest): Promise<GenerateResult> {
+    const promptIds = req.promptIds ? [...req.promptIds] : this.encodePrompt(req.prompt ?? '');
+    const n = req.n ?? 1;
+    const params: SamplingParams = { temperature: req.temperature ?? 1, topP: req.topP ?? 1, topK: req.topK ?? 0 };
+    const maxTokens = req.maxTokens ?? 16;
+    if (promptIds.length === 0) return Promise.reject(new RangeError('prompt is empty (no tokens)'));
+    if (promptIds.length > this.cfg.contextLength) {
+      return Promise.reject(new RangeError(`prompt has ${promptIds.length} tokens; the context holds ${this.cfg.contextLength}`));
+    }
+    if (!Number.isInteger(n) || n < 1 || n > this.maxRows) return Promise.reject(new RangeError(`n must be 1..${this.maxRows}`));
+    if (!(maxTokens >= 1)) return Promise.reject(new RangeError('maxTokens must be >= 1'));
+    if (req.signal?.aborted) return Promise.reject(abortError());
+    return new Promise<GenerateResult>((resolve, reject) => {
+      this.queue.push({
+        promptIds,
+        n,
+        params,
+        maxTokens,
+        stop: req.stop ?? [],
+        seed: req.seed ?? randomSeed(),
+        req,
+        results: new Array(n).fill(null),
+        remaining: n,
+        resolve,
+        reject,
+        failed: false,
+      });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = this.loop()
+      .catch(() => undefined) // failures are delivered to the requests concerned
+      .finally(() => {
+        this.running = null;
+        if (this.queue.length) this.kick();
+      });
+  }
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      const joined = await this.admit();
+      const left = this.rows.some((r) => r.done || r.p.failed || r.p.req.signal?.aborted);
+      if (joined.length || left) this.rebuild(joined);
+      if (this.rows.length === 0) {
+        if (this.queue.length === 0) return;
+        continue;
+      }
+      await this.step();
+    }
+  }
+
+  /** Step boundary: prefill the waiting requests that fit, sample their first tokens, return rows that go on. */
+  private async admit(): Promise<Row[]> {
+    let free = this.maxRows - this.rows.filter((r) => !r.done).length;
+    const batch: Pending[] = [];
+    while (this.queue.length && this.queue[0].n <= free) {
+      const p = this.queue.shift()!;
+      if (p.req.signal?.aborted) {
+        p.reject(abortError());
+        continue;
+      }
+      free -= p.n;
+      batch.push(p);
+    }
+    if (!batch.length) return [];
+    // Prompts of equal length prefill together (no padding needed); others one group each.
+    const groups = new Map<number, Pending[]>();
+    for (const p of batch) groups.set(p.promptIds.length, [...(groups.get(p.promptIds.length) ?? []), p]);
+    const joined: Row[] = [];
+    for (const [len, group] of groups) {
+      try {
+        joined.push(...(await this.prefill(group, len)));
+      } catch (e) {
+        for (const p of group) this.fail(p, e);
+      }
+    }
+    return joined;
+  }
+
+  private async prefill(group: Pending[], len: number): Promise<Row[]> {
+    const g = group.length;
+    const ids = new BigInt64Array(g * len);
+    const pos = new BigInt64Array(g * len);
+    group.forEach((p, r) => p.promptIds.forEach((t, j) => ((ids[r * len + j] = BigInt(t)), (pos[r * len + j] = BigInt(j)))));
+    const feeds: Record<string, Tensor> = {
+      [POLICY_INPUTS.inputIds]: new Tensor('int64', ids, [g, len]),
+      [POLICY_INPUTS.attentionMask]: new Tensor('int64', new BigInt64Array(g * len).fill(1n), [g, len]),
+      [POLICY_INPUTS.positionIds]: new Tensor('int64', pos, [g, len]),
+    };
+    const empty = new Float32Array(0);
+    for (let l = 0; l < this.cfg.nLayer; l++) {
+      feeds[pastKeyName(l)] = new Tensor('float32', empty, [g, this.cfg.nHead, 0, this.hd]);
+      feeds[pastValueName(l)] = new Tensor('float32', empty, [g, this.cfg.nHead, 0, this.hd]);
+    }
+    const out = await this.session.run(feeds);
+    this.stats.prefills++;
+    const logits = out[POLICY_OUTPUTS.logits].data as Float32Array;
+    const values = out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined;
+    const keys = range(this.cfg.nLayer).map((l) => out[presentKeyName(l)].data as Float32Array);
+    const vals = range(this.cfg.nLayer).map((l) => out[presentValueName(l)].data as Float32Array);
+    const V = this.cfg.vocabSize;
+    const rows: Row[] = [];
+    group.forEach((p, r) => {
+      for (let i = 0; i < p.n; i++) {
+        const row: Row = {
+          p,
+          index: i,
+          rng: new Xoshiro128(p.seed, i),
+          realLen: len,
+          next: -1,
+          tokenIds: [],
+          logprobs: [],
+          values: [],
+          decoder: new IncrementalDecoder((x) => this.opts.tokenizer.decode(x)),
+          stop: new StopMatcher(p.stop),
+          done: false,
+          kv: { keys, values: vals, row: r, len },
+        };
+        this.accept(row, logits, (r * len + len - 1) * V, values ? values[r * len + len - 1] : undefined);
+        if (!row.done) rows.push(row);
+      }
+    });
+    return rows;
+  }
+
+  /** One decode step for every row in the batch. */
+  private async step(): Promise<void> {
+    const B = this.rows.length;
+    const P = this.pastLen;
+    const ids = new BigInt64Array(B);
+    const pos = new BigInt64Array(B);
+    const mask = new BigInt64Array(B * (P + 1));
+    this.rows.forEach((row, r) => {
+      ids[r] = BigInt(row.next);
+      pos[r] = BigInt(row.realLen);
+      mask.fill(1n, r * (P + 1) + (P - row.realLen), (r + 1) * (P + 1));
+    });
+    const feeds: Record<string, Tensor> = {
+      [POLICY_INPUTS.inputIds]: new Tensor('int64', ids, [B, 1]),
+      [POLICY_INPUTS.attentionMask]: new Tensor('int64', mask, [B, P + 1]),
+      [POLICY_INPUTS.positionIds]: new Tensor('int64', pos, [B, 1]),
+    };
+    for (let l = 0; l < this.cfg.nLayer; l++) {
+      feeds[pastKeyName(l)] = this.pastK[l];
+      feeds[pastValueName(l)] = this.pastV[l];
+    }
+    let out: InferenceSession.ReturnType;
+    try {
+      out = await this.session.run(feeds);
+    } catch (e) {
+      for (const row of this.rows) this.fail(row.p, e);
+      this.rows = [];
+      this.pastK = [];
+      this.pastV = [];
+      this.pastLen = 0;
+      return;
+    }
+    this.stats.steps++;
+    this.stats.rowSteps += B;
+    this.pastK = range(this.cfg.nLayer).map((l) => out[presentKeyName(l)] as Tensor);
+    this.pastV = range(this.cfg.nLayer).map((l) => out[presentValueName(l)] as Tensor);
+    this.pastLen = P + 1;
+    const logits = out[POLICY_OUTPUTS.logits].data as Float32Array;
+    const values = out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined;
+    const V = this.cfg.vocabSize;
+    this.rows.forEach((row, r) => {
+      row.realLen++;
+      if (!row.p.failed) this.accept(row, logits, r * V, values?.[r]);
+    });
+  }
+
+  /** Samples the row's next token from its logits and decides whether the sequence ends here. */
+  private accept(row: Row, logits: Float32Array, offset: number, value: number | undefined): void {
+    const p = row.p;
+    const tok = sampleToken(logits, offset, this.cfg.vocabSize, p.params, p.params.temperature > 0 ? row.rng.next() : 0);
+    row.tokenIds.push(tok.id);
+    row.logprobs.push(tok.logprob);
+    if (value !== undefined) row.values.push(value);
+    row.next = tok.id;
+    let finish: FinishReason | null = null;
+    if (tok.id === this.opts.tokenizer.eosId) finish = 'stop';
+    else {
+      const delta = row.stop.append(row.decoder.push(tok.id));
+      if (delta) p.req.onDelta?.(row.index, delta);
+      if (row.stop.stoppedAt !== null) finish = 'stop';
+      // The sampled token is fed at position realLen next step; the learned positions end at contextLength.
+      else if (row.tokenIds.length >= p.maxTokens || row.realLen >= this.cfg.contextLength) finish = 'length';
+    }
+    if (finish) this.finishRow(row, finish);
+  }
+
+  private finishRow(row: Row, finishReason: FinishReason): void {
+    row.done = true;
+    if (row.stop.stoppedAt === null) {
+      const tail = row.stop.append(row.decoder.flush());
+      const rest = row.stop.finish();
+      if (row.stop.stoppedAt !== null) finishReason = 'stop'; // the flushed text completed a stop string
+      if (tail + rest) row.p.req.onDelta?.(row.index, tail + rest);
+    }
+    const seq: SequenceResult = {
+      index: row.index,
+      text: row.stop.finalText,
+      tokenIds: row.tokenIds,
+      logprobs: row.logprobs,
+      values: row.values,
+      finishReason,
+    };
+    const p = row.p;
+    if (p.failed) return;
+    p.results[row.index] = seq;
+    p.req.onSequenceEnd?.(seq);
+    if (--p.remaining === 0) p.resolve({ seed: p.seed, promptIds: p.promptIds, sequences: p.results as SequenceResult[] });
+  }
+
+  private fail(p: Pending, e: unknown): void {
+    if (p.failed) return;
+    p.failed = true;
+    p.reject(e);
+  }
+
+  /**
+   * Rebuilds the batch cache after rows left or joined: kept rows copy their last realLen positions out of the
+   * current cache, joined rows out of their prefill output; the new past length is the longest row (all
+   * right-aligned, so columns that were padding for every row disappear).
+   */
+  private rebuild(joined: Row[]): void {
+    for (const row of this.rows) {
+      if (row.p.req.signal?.aborted && !row.p.failed) this.fail(row.p, abortError());
+    }
+    const curK = this.pastK.map((t) => t.data as Float32Array);
+    const curV = this.pastV.map((t) => t.data as Float32Array);
+    const kept: Row[] = [];
+    this.rows.forEach((row, r) => {
+      if (row.done || row.p.failed) return;
+      row.kv = { keys: curK, values: curV, row: r, len: this.pastLen };
+      kept.push(row);
+    });
+    const rows = [...kept, ...joined];
+    const P = rows.reduce((m, r) => Math.max(m, r.realLen), 0);
+    const H = this.cfg.nHead;
+    const D = this.hd;
+    const B = rows.length;
+    this.pastK = [];
+    this.pastV = [];
+    for (let l = 0; l < this.cfg.nLayer; l++) {
+      const k = new Float32Array(B * H * P * D);
+      const v = new Float32Array(B * H * P * D);
+      rows.forEach((row, r) => {
+        const src = row.kv!;
+        const n = row.realLen * D;
+        for (let h = 0; h < H; h++) {
+          const from = ((src.row * H + h) * src.len + (src.len - row.realLen)) * D;
+          const to = ((r * H + h) * P + (P - row.realLen)) * D;
+          k.set(src.keys[l].subarray(from, from + n), to);
+          v.set(src.values[l].subarray(from, from + n), to);
+        }
+      });
+      this.pastK.push(new Tensor('float32', k, [B, H, P, D]));
+      this.pastV.push(new Tensor('float32', v, [B, H, P, D]));
+    }
+    for (const row of rows) row.kv = null;
+    this.rows = rows;
+    this.pastLen = P;
+    this.stats.rebuilds++;
+  }
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+function abortError(): Error {
+  const e = new Error('generation aborted');
+  e.name = 'AbortError';
+  return e;
+}

@@ -1,0 +1,155 @@
+// One token from one row of logits: temperature, then top-k, then top-p (nucleus) over the renormalised
+// top-k set, as Hugging Face's logits warpers chain them. Runs once per sequence per decode step, so it avoids
+// sorting the whole vocabulary: top-k keeps a k-sized heap, top-p sorts only a candidate set that provably
+// contains the nucleus.
+
+/** Per-sequence sampling parameters (already validated). */
+export interface SamplingParams {
+  /** 0 = greedy (argmax); otherwise logits are divided by it before softmax. */
+  temperature: number;
+  /** Nucleus mass in (0, 1]; 1 disables it. */
+  topP: number;
+  /** Keep only the k most likely tokens; 0 disables it. */
+  topK: number;
+}
+
+export interface SampledToken {
+  id: number;
+  /**
+   * log p(id) under the temperature-scaled, unfiltered distribution (temperature 1 when greedy): the policy's
+   * own log-probability of the action at temperature 1, which is what PPO's ratio needs.
+   */
+  logprob: number;
+}
+
+/**
+ * @param logits the whole logits buffer; the row is logits[offset .. offset + vocab)
+ * @param u a uniform draw in [0, 1) (ignored when greedy)
+ */
+export function sampleToken(logits: Float32Array, offset: number, vocab: number, p: SamplingParams, u: number): SampledToken {
+  const t = p.temperature > 0 ? p.temperature : 1;
+  let max = -Infinity;
+  for (let i = 0; i < vocab; i++) if (logits[offset + i] > max) max = logits[offset + i];
+  // probs[i] = exp((l_i - max) / t), unnormalised
+  const probs = new Float64Array(vocab);
+  let sum = 0;
+  for (let i = 0; i < vocab; i++) {
+    const e = Math.exp((logits[offset + i] - max) / t);
+    probs[i] = e;
+    sum += e;
+  }
+  const logZ = Math.log(sum);
+  const logprobOf = (id: number) => (logits[offset + id] - max) / t - logZ;
+
+  if (p.temperature === 0) {
+    let best = 0;
+    for (let i = 1; i < vocab; i++) if (logits[offset + i] > logits[offset + best]) best = i;
+    return { id: best, logprob: logprobOf(best) };
+  }
+
+  const useTopK = p.topK > 0 && p.topK < vocab;
+  const useTopP = p.topP < 1;
+  if (!useTopK && !useTopP) {
+    const id = walk(probs, null, u * sum, vocab);
+    return { id, logprob: logprobOf(id) };
+  }
+
+  // Candidates in descending probability (ties: lower id first).
+  let cand: number[];
+  if (useTopK) cand = topKIndices(probs, vocab, p.topK);
+  else cand = nucleusCandidates(probs, vocab, sum, p.topP);
+
+  if (useTopP) {
+    // Over the renormalised top-k set when top-k ran first, else over the whole vocabulary.
+    let kept = 0;
+    if (useTopK) for (const i of cand) kept += probs[i];
+    else kept = sum;
+    const target = p.topP * kept;
+    let cum = 0;
+    let n = 0;
+    while (n < cand.length) {
+      cum += probs[cand[n]];
+      n++;
+      if (cum >= target) break;
+    }
+    cand = cand.slice(0, n);
+  }
+  let mass = 0;
+  for (const i of cand) mass += probs[i];
+  const id = walk(probs, cand, u * mass, cand.length);
+  return { id, logprob: logprobOf(id) };
+}
+
+/** Inverse CDF: first index whose cumulative mass exceeds `target` (over `order` if given, else 0..n-1). */
+function walk(probs: Float64Array, order: number[] | null, target: number, n: number): number {
+  let cum = 0;
+  let last = 0;
+  for (let j = 0; j < n; j++) {
+    const i = order ? order[j] : j;
+    if (probs[i] === 0) continue;
+    cum += probs[i];
+    last = i;
+    if (cum > target) return i;
+  }
+  return last; // rounding left target at the very top: the last token with mass
+}
+
+const before = (probs: Float64Array, a: number, b: number) => probs[a] > probs[b] || (probs[a] === probs[b] && a < b);
+
+/** The k most likely indices, most likely first, via a size-k min-heap (O(V log k)). */
+export function topKIndices(probs: Float64Array, vocab: number, k: number): number[] {
+  const heap: number[] = []; // heap[0] = the weakest kept index
+  const weaker = (a: number, b: number) => before(probs, b, a);
+  const up = (j: number) => {
+    while (j > 0) {
+      const parent = (j - 1) >> 1;
+      if (!weaker(heap[j], heap[parent])) break;
+      [heap[j], heap[parent]] = [heap[parent], heap[j]];
+      j = parent;
+    }
+  };
+  const down = (j: number) => {
+    for (;;) {
+      const l = 2 * j + 1;
+      const r = l + 1;
+      let m = j;
+      if (l < heap.length && weaker(heap[l], heap[m])) m = l;
+      if (r < heap.length && weaker(heap[r], heap[m])) m = r;
+      if (m === j) return;
+      [heap[j], heap[m]] = [heap[m], heap[j]];
+      j = m;
+    }
+  };
+  for (let i = 0; i < vocab; i++) {
+    if (heap.length < k) {
+      heap.push(i);
+      up(heap.length - 1);
+    } else if (before(probs, i, heap[0])) {
+      heap[0] = i;
+      down(0);
+    }
+  }
+  return heap.sort((a, b) => (before(probs, a, b) ? -1 : 1));
+}
+
+/**
+ * A descending-sorted candidate list that contains the top-p nucleus: all tokens with prob >= threshold, the
+ * threshold lowered until their mass reaches topP (then every nucleus member is among them).
+ */
+function nucleusCandidates(probs: Float64Array, vocab: number, sum: number, topP: number): number[] {
+  let maxP = 0;
+  for (let i = 0; i < vocab; i++) if (probs[i] > maxP) maxP = probs[i];
+  let threshold = maxP / 64;
+  for (;;) {
+    const cand: number[] = [];
+    let mass = 0;
+    for (let i = 0; i < vocab; i++) {
+      if (probs[i] >= threshold) {
+        cand.push(i);
+        mass += probs[i];
+      }
+    }
+    if (mass >= topP * sum || threshold === 0) return cand.sort((a, b) => (before(probs, a, b) ? -1 : 1));
+    threshold = threshold < 1e-300 ? 0 : threshold / 64;
+  }
+}
