@@ -1,0 +1,119 @@
+// The GPT-2 decoder laid out as ONNX nodes (opset 17), shared by the policy and reward exporters:
+// token + position embeddings → nLayer × [pre-LN causal self-attention, pre-LN GELU MLP] → final LayerNorm.
+// Attention is built from MatMul/Softmax (no contrib ops), so any ONNX runtime can run it; ORT's optimizer
+// still fuses LayerNorm, GELU and MatMul+Add where it recognises them.
+//
+// Masking: one additive bias [B, 1, S, T] (T = past + current keys) is computed once from the attention mask
+// and the causal rule "key index ≤ query index", and added to every layer's scores. Masked keys get -1e9,
+// which underflows exp() to exactly 0, so padded keys (past or current) contribute nothing. A query row
+// with no allowed key at all (a left-pad position) becomes a uniform average: finite, and never read.
+import type { ModelConfig } from '../../shared/model-config';
+import type { SafeTensors } from '../safetensors';
+import { DType, type GraphBuilder } from './graph-builder';
+import { backboneShapes, take } from './weights';
+
+/** Bias added to the scores of masked keys; large enough that exp() is exactly 0 in float32. */
+export const MASKED_BIAS = -1e9;
+
+export interface LayerCache {
+  /** past key/value inputs [B, nHead, past, headDim]; omitted for graphs without a cache. */
+  pastKey?: string;
+  pastValue?: string;
+  /** names for the present key/value outputs [B, nHead, past + seq, headDim]. */
+  presentKey?: string;
+  presentValue?: string;
+}
+
+/** Adds the (shape-checked) backbone weights as initializers under their safetensors names. */
+export function addBackboneWeights(g: GraphBuilder, weights: SafeTensors, c: ModelConfig): void {
+  for (const [name, shape] of Object.entries(backboneShapes(c))) g.weight(name, shape, take(weights, name, shape).data);
+}
+
+/**
+ * The additive attention bias [B, 1, S, T] from an int64 mask [B, T] (1 = real) for S queries that are the
+ * last S of the T positions: 0 where key ≤ query and the key is real, MASKED_BIAS elsewhere.
+ */
+export function attentionBias(g: GraphBuilder, attentionMask: string, inputIds: string): string {
+  const one = g.constInt('one', [1], []);
+  const zero = g.constInt('zero', [0], []);
+  const total = g.node('Squeeze', [g.node('Shape', [attentionMask], { attrs: { start: 1, end: 2 } }), g.constInt('axes0', [0])]); // T
+  const seq = g.node('Squeeze', [g.node('Shape', [inputIds], { attrs: { start: 1, end: 2 } }), g.constInt('axes0', [0])]); // S
+  const keyIdx = g.node('Range', [zero, total, one]); // [T]
+  const queryIdx = g.node('Range', [g.node('Sub', [total, seq]), total, one]); // [S]: absolute positions of the queries
+  const causal = g.node('LessOrEqual', [
+    g.node('Unsqueeze', [keyIdx, g.constInt('axes', [0])]), // [1, T]
+    g.node('Unsqueeze', [queryIdx, g.constInt('axes', [1])]), // [S, 1]
+  ]); // [S, T] bool
+  const real = g.node('Unsqueeze', [g.node('Cast', [attentionMask], { attrs: { to: DType.bool } }), g.constInt('axes', [1, 2])]); // [B, 1, 1, T]
+  const allowed = g.node('And', [causal, real]); // [B, 1, S, T]
+  return g.node('Where', [allowed, g.constFloat('zero_f', [0]), g.constFloat('masked', [MASKED_BIAS])], { name: 'attn_bias' });
+}
+
+function linear(g: GraphBuilder, x: string, prefix: string): string {
+  return g.node('Add', [g.node('MatMul', [x, `${prefix}.weight`]), `${prefix}.bias`]);
+}
+
+function layerNorm(g: GraphBuilder, x: string, prefix: string, eps: number): string {
+  return g.node('LayerNormalization', [x, `${prefix}.weight`, `${prefix}.bias`], { attrs: { axis: -1, epsilon: { float: eps } } });
+}
+
+/** GELU, tanh approximation (GPT-2), in the exact form ORT's FastGelu fusion recognises. */
+function gelu(g: GraphBuilder, x: string): string {
+  const cube = g.node('Pow', [x, g.constFloat('three', [3])]);
+  const inner = g.node('Add', [x, g.node('Mul', [cube, g.constFloat('c', [0.044715])])]);
+  const t = g.node('Tanh', [g.node('Mul', [inner, g.constFloat('sqrt_2_pi', [Math.sqrt(2 / Math.PI)])])]);
+  return g.node('Mul', [g.node('Mul', [x, g.constFloat('half', [0.5])]), g.node('Add', [t, g.constFloat('one_f', [1])])]);
+}
+
+/** Causal self-attention of block `i`; concatenates the cache and exposes present key/value when asked. */
+function attention(g: GraphBuilder, x: string, i: number, c: ModelConfig, bias: string, cache: LayerCache): string {
+  const d = c.dModel;
+  const hd = d / c.nHead;
+  const p = `h.${i}.attn`;
+  const qkv = linear(g, x, `${p}.c_attn`); // [B, S, 3d]
+  const [q, k, v] = g.nodeMulti('Split', [qkv, g.constInt('split', [d, d, d])], { attrs: { axis: 2 }, count: 3 });
+  const heads = g.constInt('heads_shape', [0, 0, c.nHead, hd]);
+  const toHeads = (t: string) => g.node('Transpose', [g.node('Reshape', [t, heads])], { attrs: { perm: [0, 2, 1, 3] } }); // [B, H, S, hd]
+  // Scaling q (S·hd values) is cheaper than scaling the scores (S·T values).
+  const qh = g.node('Mul', [toHeads(q), g.constFloat('scale', [1 / Math.sqrt(hd)])]);
+  let kh = toHeads(k);
+  let vh = toHeads(v);
+  if (cache.pastKey && cache.pastValue) {
+    kh = g.node('Concat', [cache.pastKey, kh], { attrs: { axis: 2 }, outputs: cache.presentKey ? [cache.presentKey] : undefined }); // [B, H, T, hd]
+    vh = g.node('Concat', [cache.pastValue, vh], { attrs: { axis: 2 }, outputs: cache.presentValue ? [cache.presentValue] : undefined });
+  } else {
+    if (cache.presentKey) kh = g.node('Identity', [kh], { outputs: [cache.presentKey] });
+    if (cache.presentValue) vh = g.node('Identity', [vh], { outputs: [cache.presentValue] });
+  }
+  const scores = g.node('Add', [g.node('MatMul', [qh, g.node('Transpose', [kh], { attrs: { perm: [0, 1, 3, 2] } })]), bias]); // [B, H, S, T]
+  const probs = g.node('Softmax', [scores], { attrs: { axis: -1 } });
+  const ctx = g.node('Transpose', [g.node('MatMul', [probs, vh])], { attrs: { perm: [0, 2, 1, 3] } }); // [B, S, H, hd]
+  const merged = g.node('Reshape', [ctx, g.constInt('merge_shape', [0, 0, d])]); // [B, S, d]
+  return linear(g, merged, `${p}.c_proj`);
+}
+
+/**
+ * The decoder body. Inputs are value names already in the graph: token ids and positions (int64 [B, S]) and
+ * the attention bias from attentionBias(). Returns the final hidden states after ln_f, [B, S, d].
+ */
+export function gptBody(
+  g: GraphBuilder,
+  c: ModelConfig,
+  inputs: { inputIds: string; positionIds: string; bias: string; caches?: LayerCache[] },
+): string {
+  const tok = g.node('Gather', ['wte.weight', inputs.inputIds], { attrs: { axis: 0 } }); // [B, S, d]
+  const pos = g.node('Gather', ['wpe.weight', inputs.positionIds], { attrs: { axis: 0 } }); // [B, S, d]
+  let x = g.node('Add', [tok, pos]);
+  for (let i = 0; i < c.nLayer; i++) {
+    const a = attention(g, layerNorm(g, x, `h.${i}.ln_1`, c.layerNormEps), i, c, inputs.bias, inputs.caches?.[i] ?? {});
+    x = g.node('Add', [x, a]);
+    const h = gelu(g, linear(g, layerNorm(g, x, `h.${i}.ln_2`, c.layerNormEps), `h.${i}.mlp.c_fc`));
+    x = g.node('Add', [x, linear(g, h, `h.${i}.mlp.c_proj`)]);
+  }
+  return layerNorm(g, x, 'ln_f', c.layerNormEps);
+}
+
+/** A scalar head ([d, 1] weight + [1] bias) applied at every position: [B, S, d] → [B, S]. */
+export function scalarHead(g: GraphBuilder, hidden: string, prefix: 'v_head' | 'score'): string {
+  return g.node('Squeeze', [linear(g, hidden, prefix), g.constInt('axes', [2])]);
+}
