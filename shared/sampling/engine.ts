@@ -73,6 +73,8 @@ export interface GenerateRequest {
   onDelta?: (index: number, delta: string) => void;
   /** Called as each sequence finishes (before the whole request resolves). */
   onSequenceEnd?: (seq: SequenceResult) => void;
+  /** Keep sampling past EOS (benchmarks that need fixed-length outputs; vLLM's `ignore_eos`). */
+  ignoreEos?: boolean;
   /** Aborting drops the request's sequences at the next step boundary and rejects with an AbortError. */
   signal?: AbortSignal;
 }
@@ -362,7 +364,7 @@ export class GenerationEngine {
     if (value !== undefined) row.values.push(value);
     row.next = tok.id;
     let finish: FinishReason | null = null;
-    if (tok.id === this.opts.tokenizer.eosId) finish = 'stop';
+    if (tok.id === this.opts.tokenizer.eosId && !p.req.ignoreEos) finish = 'stop';
     else {
       const delta = row.stop.append(row.decoder.push(tok.id));
       if (delta) p.req.onDelta?.(row.index, delta);
