@@ -1,0 +1,35 @@
+// `npm start`: parse the environment, start the API on the embedded database, say how to call it.
+import { loadEnv } from './env';
+import { startServer } from './server';
+
+const env = loadEnv();
+const server = await startServer({
+  dbPath: env.PREFLOOP_DB,
+  host: env.HOST,
+  port: env.PORT,
+  apiKey: env.PREFLOOP_API_KEY,
+  generateKeyOnFirstStart: true,
+  settings: {
+    bodyLimitBytes: env.PREFLOOP_BODY_LIMIT_BYTES,
+    rateLimit: { requestsPerSecond: env.PREFLOOP_RATE_LIMIT_RPS, burst: env.PREFLOOP_RATE_LIMIT_BURST },
+    authCacheTtlMs: env.PREFLOOP_AUTH_CACHE_TTL_MS,
+  },
+});
+
+const key = env.PREFLOOP_API_KEY ?? server.generatedKey;
+if (server.generatedKey) {
+  console.log(`Generated an admin API key for the "default" project (shown once, stored only as a hash):\n\n  ${server.generatedKey}\n`);
+  console.log('Keep it: start with PREFLOOP_API_KEY=<that key> next time, or create keys with `npm run cli -- keys create --project default`.\n');
+}
+console.log(`prefloop API ready on ${server.url} (database ${env.PREFLOOP_DB}); docs at ${server.url}/docs`);
+console.log(
+  `Try:\n  curl -s ${server.url}/v1/feedback -H 'Authorization: Bearer ${key ?? '<your key>'}' -H 'Content-Type: application/json' \\\n` +
+    `    -d '{"type":"thumbs","value":"up","prompt":"Say hi","response":"Hi!"}'`,
+);
+if (!key) console.log('(No key given: set PREFLOOP_API_KEY, or create one with `npm run cli -- keys create --project default --scopes admin`.)');
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void server.close().then(() => process.exit(0));
+  });
+}
