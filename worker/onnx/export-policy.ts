@@ -44,14 +44,13 @@ export function buildPolicyOnnx(weights: SafeTensors, c: ModelConfig, opts: Expo
     });
   }
 
-  const hidden = gptBody(g, c, { inputIds: ids, positionIds: positions, bias: attentionBias(g, mask, ids), caches }); // [B, S, d]
+  const hidden = gptBody(g, c, { inputIds: ids, positionIds: positions, bias: attentionBias(g, mask, ids), caches }); // [B*S, d]
 
-  // Tied LM head: logits = h @ wte^T, as a 2-D Gemm so the transpose is free and wte is stored once.
-  const flat = g.node('Reshape', [hidden, g.constInt('flat_shape', [-1, c.dModel])]); // [B*S, d]
-  const logits2d = g.node('Gemm', [flat, 'wte.weight'], { attrs: { transB: 1 } }); // [B*S, V]
+  // Tied LM head: logits = h @ wte^T, as a Gemm with transB so the transpose is free and wte is stored once.
+  const logits2d = g.node('Gemm', [hidden, 'wte.weight'], { attrs: { transB: 1 } }); // [B*S, V]
   const logitsShape = g.node('Concat', [g.node('Shape', [ids]), g.constInt('vocab', [c.vocabSize])], { attrs: { axis: 0 } });
   const logits = g.node('Reshape', [logits2d, logitsShape]); // [B, S, V]
-  const values = scalarHead(g, hidden, 'v_head'); // [B, S]
+  const values = scalarHead(g, hidden, 'v_head', ids); // [B, S]
 
   g.output(POLICY_OUTPUTS.logits, logits, DType.float, ['batch', 'seq', c.vocabSize]);
   g.output(POLICY_OUTPUTS.values, values, DType.float, ['batch', 'seq']);

@@ -24,7 +24,7 @@ export function buildRewardOnnx(weights: SafeTensors, c: ModelConfig, opts: Expo
   const positions = g.node('Max', [g.node('Sub', [cum, g.constInt('one', [1], [])]), g.constInt('zero', [0], [])]); // [B, S]
 
   const hidden = gptBody(g, c, { inputIds: ids, positionIds: positions, bias: attentionBias(g, mask, ids) });
-  const scores = scalarHead(g, hidden, 'score'); // [B, S]
+  const scores = scalarHead(g, hidden, 'score', ids); // [B, S]
 
   // Index of the last real token: argmax of mask · (j + 1), unique because j + 1 grows along the row.
   const seq = g.node('Shape', [ids], { attrs: { start: 1, end: 2 } });

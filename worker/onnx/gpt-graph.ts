@@ -49,8 +49,9 @@ export function attentionBias(g: GraphBuilder, attentionMask: string, inputIds: 
   return g.node('Where', [allowed, g.constFloat('zero_f', [0]), g.constFloat('masked', [MASKED_BIAS])], { name: 'attn_bias' });
 }
 
+/** y = x @ W + b on the 2-D residual stream: one Gemm node (bias fused), [N, in] → [N, out]. */
 function linear(g: GraphBuilder, x: string, prefix: string): string {
-  return g.node('Add', [g.node('MatMul', [x, `${prefix}.weight`]), `${prefix}.bias`]);
+  return g.node('Gemm', [x, `${prefix}.weight`, `${prefix}.bias`]);
 }
 
 function layerNorm(g: GraphBuilder, x: string, prefix: string, eps: number): string {
@@ -65,36 +66,39 @@ function gelu(g: GraphBuilder, x: string): string {
   return g.node('Mul', [g.node('Mul', [x, g.constFloat('half', [0.5])]), g.node('Add', [t, g.constFloat('one_f', [1])])]);
 }
 
-/** Causal self-attention of block `i`; concatenates the cache and exposes present key/value when asked. */
-function attention(g: GraphBuilder, x: string, i: number, c: ModelConfig, bias: string, cache: LayerCache): string {
-  const d = c.dModel;
-  const hd = d / c.nHead;
+/**
+ * Causal self-attention of block `i` on x [N, d]; concatenates the cache and exposes present key/value
+ * when asked. `qkvShape` is the int64 shape [B, S, 3H, hd] computed once per graph.
+ */
+function attention(g: GraphBuilder, x: string, i: number, c: ModelConfig, bias: string, qkvShape: string, cache: LayerCache): string {
   const p = `h.${i}.attn`;
-  const qkv = linear(g, x, `${p}.c_attn`); // [B, S, 3d]
-  const [q, k, v] = g.nodeMulti('Split', [qkv, g.constInt('split', [d, d, d])], { attrs: { axis: 2 }, count: 3 });
-  const heads = g.constInt('heads_shape', [0, 0, c.nHead, hd]);
-  const toHeads = (t: string) => g.node('Transpose', [g.node('Reshape', [t, heads])], { attrs: { perm: [0, 2, 1, 3] } }); // [B, H, S, hd]
-  // Scaling q (S·hd values) is cheaper than scaling the scores (S·T values).
-  const qh = g.node('Mul', [toHeads(q), g.constFloat('scale', [1 / Math.sqrt(hd)])]);
-  let kh = toHeads(k);
-  let vh = toHeads(v);
+  // One Reshape + Transpose + Split turns [N, 3d] into q, k, v heads (fewer nodes per decode step matters:
+  // a step of a small model costs ORT's per-node dispatch far more than arithmetic).
+  const qkv = g.node('Reshape', [linear(g, x, `${p}.c_attn`), qkvShape]); // [B, S, 3H, hd]
+  const heads = g.node('Transpose', [qkv], { attrs: { perm: [0, 2, 1, 3] } }); // [B, 3H, S, hd]
+  const [q0, k0, v0] = g.nodeMulti('Split', [heads, g.constInt('split', [c.nHead, c.nHead, c.nHead])], { attrs: { axis: 1 }, count: 3 }); // [B, H, S, hd] each
+  // Scaling q (S·hd values) is cheaper than scaling the scores (S·T); ORT folds it into the MatMul.
+  const q = g.node('Mul', [q0, g.constFloat('scale', [1 / Math.sqrt(c.dModel / c.nHead)])]);
+  let k = k0;
+  let v = v0;
   if (cache.pastKey && cache.pastValue) {
-    kh = g.node('Concat', [cache.pastKey, kh], { attrs: { axis: 2 }, outputs: cache.presentKey ? [cache.presentKey] : undefined }); // [B, H, T, hd]
-    vh = g.node('Concat', [cache.pastValue, vh], { attrs: { axis: 2 }, outputs: cache.presentValue ? [cache.presentValue] : undefined });
+    k = g.node('Concat', [cache.pastKey, k], { attrs: { axis: 2 }, outputs: cache.presentKey ? [cache.presentKey] : undefined }); // [B, H, T, hd]
+    v = g.node('Concat', [cache.pastValue, v], { attrs: { axis: 2 }, outputs: cache.presentValue ? [cache.presentValue] : undefined });
   } else {
-    if (cache.presentKey) kh = g.node('Identity', [kh], { outputs: [cache.presentKey] });
-    if (cache.presentValue) vh = g.node('Identity', [vh], { outputs: [cache.presentValue] });
+    if (cache.presentKey) k = g.node('Identity', [k], { outputs: [cache.presentKey] });
+    if (cache.presentValue) v = g.node('Identity', [v], { outputs: [cache.presentValue] });
   }
-  const scores = g.node('Add', [g.node('MatMul', [qh, g.node('Transpose', [kh], { attrs: { perm: [0, 1, 3, 2] } })]), bias]); // [B, H, S, T]
+  const scores = g.node('Add', [g.node('MatMul', [q, g.node('Transpose', [k], { attrs: { perm: [0, 1, 3, 2] } })]), bias]); // [B, H, S, T]
   const probs = g.node('Softmax', [scores], { attrs: { axis: -1 } });
-  const ctx = g.node('Transpose', [g.node('MatMul', [probs, vh])], { attrs: { perm: [0, 2, 1, 3] } }); // [B, S, H, hd]
-  const merged = g.node('Reshape', [ctx, g.constInt('merge_shape', [0, 0, d])]); // [B, S, d]
+  const ctx = g.node('Transpose', [g.node('MatMul', [probs, v])], { attrs: { perm: [0, 2, 1, 3] } }); // [B, S, H, hd]
+  const merged = g.node('Reshape', [ctx, g.constInt('rows_shape', [-1, c.dModel])]); // [N, d]
   return linear(g, merged, `${p}.c_proj`);
 }
 
 /**
  * The decoder body. Inputs are value names already in the graph: token ids and positions (int64 [B, S]) and
- * the attention bias from attentionBias(). Returns the final hidden states after ln_f, [B, S, d].
+ * the attention bias from attentionBias(). The residual stream is kept 2-D, [N = B·S, d], so every linear
+ * layer is one Gemm. Returns the final hidden states after ln_f, [N, d].
  */
 export function gptBody(
   g: GraphBuilder,
@@ -103,9 +107,10 @@ export function gptBody(
 ): string {
   const tok = g.node('Gather', ['wte.weight', inputs.inputIds], { attrs: { axis: 0 } }); // [B, S, d]
   const pos = g.node('Gather', ['wpe.weight', inputs.positionIds], { attrs: { axis: 0 } }); // [B, S, d]
-  let x = g.node('Add', [tok, pos]);
+  let x = g.node('Reshape', [g.node('Add', [tok, pos]), g.constInt('rows_shape', [-1, c.dModel])]); // [N, d]
+  const qkvShape = g.node('Concat', [g.node('Shape', [inputs.inputIds]), g.constInt('qkv_tail', [3 * c.nHead, c.dModel / c.nHead])], { attrs: { axis: 0 } });
   for (let i = 0; i < c.nLayer; i++) {
-    const a = attention(g, layerNorm(g, x, `h.${i}.ln_1`, c.layerNormEps), i, c, inputs.bias, inputs.caches?.[i] ?? {});
+    const a = attention(g, layerNorm(g, x, `h.${i}.ln_1`, c.layerNormEps), i, c, inputs.bias, qkvShape, inputs.caches?.[i] ?? {});
     x = g.node('Add', [x, a]);
     const h = gelu(g, linear(g, layerNorm(g, x, `h.${i}.ln_2`, c.layerNormEps), `h.${i}.mlp.c_fc`));
     x = g.node('Add', [x, linear(g, h, `h.${i}.mlp.c_proj`)]);
@@ -113,7 +118,7 @@ export function gptBody(
   return layerNorm(g, x, 'ln_f', c.layerNormEps);
 }
 
-/** A scalar head ([d, 1] weight + [1] bias) applied at every position: [B, S, d] → [B, S]. */
-export function scalarHead(g: GraphBuilder, hidden: string, prefix: 'v_head' | 'score'): string {
-  return g.node('Squeeze', [linear(g, hidden, prefix), g.constInt('axes', [2])]);
+/** A scalar head ([d, 1] weight + [1] bias) at every position: hidden [N, d] → [B, S] (shaped like inputIds). */
+export function scalarHead(g: GraphBuilder, hidden: string, prefix: 'v_head' | 'score', inputIds: string): string {
+  return g.node('Reshape', [linear(g, hidden, prefix), g.node('Shape', [inputIds])]);
 }

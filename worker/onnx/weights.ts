@@ -67,3 +67,32 @@ export function zeroHead(c: ModelConfig, head: Head): SafeTensors {
     [`${p}.bias`]: { dtype: 'F32', shape: [1], data: new Float32Array(1) },
   };
 }
+
+/**
+ * GPT-2-style random initial weights (N(0, 0.02), residual projections N(0, 0.02/√(2·nLayer)), unit gains,
+ * zero biases), seeded: for benchmarks and exports of an untrained model. Training uses worker/model's own
+ * initialiser; this one exists so ONNX tooling does not need TF.js.
+ */
+export function initGpt2Weights(c: ModelConfig, seed: number, heads: Head[] = ['value']): SafeTensors {
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(Math.max(uniform(), 1e-12))) * Math.cos(2 * Math.PI * uniform());
+  const shapes: Record<string, number[]> = { ...backboneShapes(c), ...Object.assign({}, ...heads.map((h) => headShapes(c, h))) };
+  const out: SafeTensors = {};
+  for (const [name, shape] of Object.entries(shapes)) {
+    const data = new Float32Array(shape.reduce((x, y) => x * y, 1));
+    if (/ln_\d\.weight$|ln_f\.weight$/.test(name)) data.fill(1);
+    else if (!name.endsWith('.bias')) {
+      const std = /c_proj\.weight$/.test(name) ? 0.02 / Math.sqrt(2 * c.nLayer) : 0.02;
+      for (let i = 0; i < data.length; i++) data[i] = normal() * std;
+    }
+    out[name] = { dtype: 'F32', shape, data };
+  }
+  return out;
+}
