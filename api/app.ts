@@ -16,6 +16,9 @@ import { registerDatasetRoutes } from './routes/datasets';
 import { registerFeedbackRoutes } from './routes/feedback';
 import { registerHealthRoutes } from './routes/health';
 import { registerStatsRoutes } from './routes/stats';
+import { registerCompletionRoutes } from './routes/completions';
+import { registerGenerationRoutes } from './routes/generations';
+import { registerPolicyRoutes } from './routes/policies';
 
 export type { AppDeps } from './deps';
 
@@ -69,6 +72,9 @@ export function createApp(deps: AppDeps): App & { ctx: AppContext } {
   registerFeedbackRoutes(app, ctx);
   registerDatasetRoutes(app, ctx);
   registerStatsRoutes(app, ctx);
+  registerGenerationRoutes(app, ctx);
+  registerPolicyRoutes(app, ctx);
+  registerCompletionRoutes(app, ctx);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

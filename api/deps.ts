@@ -48,10 +48,15 @@ export const defaultSettings: AppSettings = {
 
 /** The embedded queue or SQS (filled in by the queue issue). */
 export interface QueuePort {}
-/** Artifact store: local directory or S3 (filled in by the model/export issues). */
-export interface ArtifactStore {}
-/** Policy runtime: loads the live ONNX policy and generates (filled in by the serving issue). */
-export interface PolicyRuntime {}
+/** Artifact store: local directory or S3 (shared/artifact-store.ts; Node adapters in api/adapters/). */
+import type { ArtifactStore } from '../shared/artifact-store';
+export type { ArtifactStore };
+/**
+ * Policy runtime: the registry that loads each project's live ONNX policy and batches its generations
+ * (api/policy/registry.ts). Built by the entry with a runtime port (onnxruntime-node / -web).
+ */
+import type { PolicyRegistry as PolicyRuntime } from './policy/registry';
+export type { PolicyRuntime };
 
 export interface AppDeps {
   db: Database;

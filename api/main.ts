@@ -1,5 +1,6 @@
 // `npm start`: parse the environment, start the API on the embedded database, say how to call it.
 import { loadEnv } from './env';
+import { nodeServingPorts } from './adapters/node-serving';
 import { startServer } from './server';
 
 const env = loadEnv();
@@ -9,6 +10,9 @@ const server = await startServer({
   port: env.PORT,
   apiKey: env.PREFLOOP_API_KEY,
   generateKeyOnFirstStart: true,
+  // Policies: artifacts under PREFLOOP_ARTIFACTS (./data/artifacts), base model in PREFLOOP_BASE_MODEL_DIR
+  // (./models/base), live version re-read every PREFLOOP_POLICY_POLL_MS (2000).
+  ports: nodeServingPorts(),
   settings: {
     bodyLimitBytes: env.PREFLOOP_BODY_LIMIT_BYTES,
     rateLimit: { requestsPerSecond: env.PREFLOOP_RATE_LIMIT_RPS, burst: env.PREFLOOP_RATE_LIMIT_BURST },

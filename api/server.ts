@@ -22,8 +22,8 @@ export interface StartOptions {
   generateKeyOnFirstStart?: boolean;
   settings?: Partial<AppSettings>;
   clock?: () => number;
-  /** Optional ports filled in by later issues. */
-  ports?: Pick<AppDeps, 'queue' | 'artifacts' | 'policies'>;
+  /** Optional ports filled in by later issues (or a factory that needs the open database, e.g. the policy registry). */
+  ports?: Pick<AppDeps, 'queue' | 'artifacts' | 'policies'> | ((db: Database, clock: () => number) => Pick<AppDeps, 'queue' | 'artifacts' | 'policies'>);
   /** Called with the app before it serves (register extra routes here). */
   onApp?: (app: App, ctx: AppContext) => void | Promise<void>;
 }
@@ -60,7 +60,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     clock,
     settings: { ...defaultSettings, ...opts.settings, rateLimit: { ...defaultSettings.rateLimit, ...opts.settings?.rateLimit } },
     sha256: nodeSha256Hex,
-    ...opts.ports,
+    ...(typeof opts.ports === 'function' ? opts.ports(db, clock) : opts.ports),
   };
   const app = createApp(deps);
   await opts.onApp?.(app, app.ctx);
@@ -81,6 +81,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     defaultProjectId: project.id,
     generatedKey,
     async close() {
+      await deps.policies?.stop(); // waits for in-flight generations, releases sessions, stops polling
       await new Promise<void>((r) => {
         server.close(() => r());
         // Idle keep-alive sockets would hold close() open.
