@@ -67,7 +67,7 @@ export const registerFeedbackRoutes: RegisterRoutes = (app, ctx) => {
     const gens = await loadGenerations(ctx.db, auth.projectId, [event]);
     const row = await eventToRow(event, auth.projectId, gens, ctx.clock(), ctx.sha256);
     if (row instanceof ApiError) throw row;
-    const [outcome] = await ctx.feedbackWriter.write([row]);
+    const [outcome] = await ctx.feedbackWriter.write([row], [event.id !== undefined]);
     if (outcome.status === 'conflict') throw idempotencyConflict(row.id);
     return c.json(rowToRecord(outcome.row), outcome.status === 'created' ? 201 : 200);
   });
@@ -91,16 +91,18 @@ export const registerFeedbackRoutes: RegisterRoutes = (app, ctx) => {
       parsed.map((p) => p.event),
     );
     const rows: NewFeedbackRow[] = [];
+    const clientIds: boolean[] = [];
     const rowIndex: number[] = [];
     for (const { index, event } of parsed) {
       const row = await eventToRow(event, auth.projectId, gens, now, ctx.sha256);
       if (row instanceof ApiError) results[index] = { index, status: row.status, error: row.toBody().error };
       else {
         rows.push(row);
+        clientIds.push(event.id !== undefined);
         rowIndex.push(index);
       }
     }
-    const outcomes = await ctx.feedbackWriter.write(rows);
+    const outcomes = await ctx.feedbackWriter.write(rows, clientIds);
     let created = 0;
     let replayed = 0;
     outcomes.forEach((o, i) => {
