@@ -101,6 +101,10 @@ describe('Dockerfile.worker', () => {
     const user = last('USER');
     expect(user).toBe('prefloop');
     expect(runs(runtime).join(' ')).toContain('useradd --system --uid 10001');
+    // Writable by the worker: ./data only; and the user switch comes after every COPY and RUN that needs root.
+    expect(runs(runtime)).toContain('mkdir -p /app/data && chown prefloop:prefloop /app/data');
+    const userIdx = runtime.instructions.findIndex((i) => i.op === 'USER');
+    expect(runtime.instructions.slice(userIdx).some((i) => i.op === 'RUN' || i.op === 'COPY')).toBe(false);
     expect(runtime.instructions.some((i) => i.op === 'ENV' && i.args.includes(`${WORKER_ENV.tfBackend}=node-gpu`))).toBe(true);
     expect(runtime.instructions.some((i) => i.op === 'COPY' && i.args === '--from=deps /app/node_modules ./node_modules')).toBe(true);
     // The `worker` script belongs to the worker issue; when it lands it must start the worker's entry file.
