@@ -99,6 +99,20 @@ export interface DerivedInfraConfig {
 
 export type ResolvedInfraConfig = InfraConfig & DerivedInfraConfig;
 
+/**
+ * vCPUs and GiB of memory of the single-GPU sizes, the same across the g4dn, g5 and g6 families: used to refuse
+ * a task that could never be placed (jobs would wait forever while the instance idles).
+ */
+const GPU_SIZES: Record<string, { vcpu: number; memoryGiB: number }> = {
+  xlarge: { vcpu: 4, memoryGiB: 16 },
+  '2xlarge': { vcpu: 8, memoryGiB: 32 },
+  '4xlarge': { vcpu: 16, memoryGiB: 64 },
+  '8xlarge': { vcpu: 32, memoryGiB: 128 },
+  '16xlarge': { vcpu: 64, memoryGiB: 256 },
+};
+/** Share of instance memory assumed available to tasks: the OS and the ECS agent keep the rest (a conservative margin). */
+const ECS_MEMORY_SHARE = 0.9;
+
 /** CDK context key that holds the settings object; `prefloop:<field>` keys override single fields. */
 export const CONTEXT_KEY = 'prefloop';
 
@@ -126,6 +140,13 @@ export function resolveInfraConfig(context: Record<string, unknown>): ResolvedIn
     throw new Error(
       `invalid prefloop infra config:\n  maxTrainingMinutes + visibilityMarginMinutes = ${visibilityTimeoutS / 60} min ` +
         `exceeds the SQS visibility limit of ${SQS_MAX_VISIBILITY_S / 60} min`,
+    );
+  }
+  const size = GPU_SIZES[config.instanceType.split('.')[1]];
+  if (size && (config.taskCpu > size.vcpu * 1024 || config.taskMemoryMiB > size.memoryGiB * 1024 * ECS_MEMORY_SHARE)) {
+    throw new Error(
+      `invalid prefloop infra config:\n  the task (taskCpu ${config.taskCpu}, taskMemoryMiB ${config.taskMemoryMiB}) does not fit ` +
+        `${config.instanceType} (${size.vcpu * 1024} CPU units, ~${Math.floor(size.memoryGiB * 1024 * ECS_MEMORY_SHARE)} MiB for tasks)`,
     );
   }
   return { ...config, visibilityTimeoutS, oldestMessageAlarmS: visibilityTimeoutS + config.queueWaitAlarmMinutes * 60 };
