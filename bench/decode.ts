@@ -31,17 +31,26 @@ const { values: args } = parseArgs({
   },
 });
 const reps = Number(args.reps);
+// The median of `reps` timed runs is reported; a warm-up run comes first.
 const promptLen = Number(args['prompt-tokens']);
 const newTokens = Number(args['new-tokens']);
 
 function loadModel(): { source: string; config: ModelConfig; onnx: Uint8Array | string } {
   const dir = args.model!;
   const policy = join(dir, ARTIFACT_FILES.policyOnnx);
-  if (existsSync(policy) && existsSync(join(dir, ARTIFACT_FILES.config))) {
-    return { source: dir, config: parseModelConfig(JSON.parse(readFileSync(join(dir, ARTIFACT_FILES.config), 'utf8'))), onnx: policy };
-  }
-  const c = FALLBACK_CONFIG;
-  return { source: 'random-init (fallback config; models/base/ had no policy.onnx)', config: c, onnx: buildPolicyOnnx(initGpt2Weights(c, 1), c, { tokenizerSha256: '', version: 'bench' }) };
+  const configFile = join(dir, ARTIFACT_FILES.config);
+  const base = existsSync(configFile) ? parseModelConfig(JSON.parse(readFileSync(configFile, 'utf8'))) : null;
+  const needed = promptLen + newTokens;
+  if (base && existsSync(policy) && base.contextLength >= needed) return { source: dir, config: base, onnx: policy };
+  // Speed does not depend on the weights' values, so a random model of the same shape measures the same
+  // thing; only the position table must be long enough for prompt + new tokens.
+  const c = base ? { ...base, contextLength: Math.max(base.contextLength, needed) } : FALLBACK_CONFIG;
+  const why = !base
+    ? `random-init with the fallback config (${dir} has no config.json yet)`
+    : existsSync(policy)
+      ? `random-init with ${dir}'s config, contextLength raised from ${base.contextLength} to ${c.contextLength} to fit ${needed} tokens`
+      : `random-init with ${dir}'s config (${dir} has no policy.onnx)`;
+  return { source: why, config: c, onnx: buildPolicyOnnx(initGpt2Weights(c, 1), c, { tokenizerSha256: '', version: 'bench' }) };
 }
 
 function prompts(batch: number, vocab: number, seed: number): number[][] {
@@ -101,6 +110,7 @@ async function main() {
   const session = await createSession(onnx, { intraOpNumThreads: best });
   const results: Record<string, unknown>[] = [];
   const tps: Record<string, number> = {};
+  const matches: Record<string, boolean> = {};
   for (const batch of [1, 8]) {
     const kv = await timeGenerate(session, c, batch, true);
     const re = await timeGenerate(session, c, batch, false);
@@ -110,7 +120,9 @@ async function main() {
       results.push({ mode, batch, tokens_per_s: Math.round(r.tokensPerS), ms_per_step: +(r.ms / newTokens).toFixed(3), median_ms: Math.round(r.ms) });
       console.error(`${mode} batch ${batch}: ${r.tokensPerS.toFixed(0)} tok/s (${(r.ms / newTokens).toFixed(3)} ms/step)`);
     }
-    if (!same) throw new Error(`batch ${batch}: KV-cache tokens differ from recompute tokens`);
+    // Reported, not asserted: with a random near-uniform model a float-rounding tie can flip one argmax
+    // (tests/onnx checks token equality on models with clear margins).
+    matches[`b${batch}`] = same;
   }
   const bare = await bareStepMs(session, c);
   await session.release();
@@ -127,7 +139,7 @@ async function main() {
     session_options: { ...ORT_SESSION_DEFAULTS, intraOpNumThreads: best },
     thread_sweep: sweep,
     results,
-    kv_equals_recompute: true,
+    kv_tokens_equal_recompute: matches,
     bare_decode_step_ms_b1: +bare.toFixed(3),
     kv_speedup: +(tps.kv_cache_b1 / tps.recompute_b1).toFixed(2),
     kv_speedup_b8: +(tps.kv_cache_b8 / tps.recompute_b8).toFixed(2),
