@@ -48,11 +48,26 @@ export interface RandomPolicy {
   sha256: string;
 }
 
+/**
+ * A BPE tokenizer with exactly `vocabSize` ids: the byte-level base plus synthetic merges (letter pairs, then
+ * longer runs), so a random model of a bigger config never samples an id the tokenizer cannot decode.
+ */
+export function syntheticTokenizer(vocabSize: number): Tokenizer {
+  const byteVocab = Tokenizer.byteLevel().vocabSize;
+  if (vocabSize < byteVocab) throw new Error(`vocabSize must be at least ${byteVocab} (byte-level tokenizer)`);
+  const letter = (i: number) => 3 + 97 + (i % 26);
+  const merges: [number, number][] = [];
+  for (let i = 0; merges.length < vocabSize - byteVocab; i++) {
+    if (i < 26 * 26) merges.push([letter(i), letter(Math.floor(i / 26))]);
+    else merges.push([byteVocab + (i - 26 * 26), 3 + 32]); // "<pair> " runs
+  }
+  return new Tokenizer(merges);
+}
+
 /** Writes a random policy artifact directory; a different seed gives a policy with different outputs. */
 export async function writeRandomPolicy(dir: string, seed: number, config: ModelConfig = TINY_POLICY_CONFIG): Promise<RandomPolicy> {
   const c = parseModelConfig(config);
-  const tokenizerJson = JSON.stringify(Tokenizer.byteLevel().toJSON());
-  if (c.vocabSize < Tokenizer.byteLevel().vocabSize) throw new Error('vocabSize must cover the byte-level tokenizer');
+  const tokenizerJson = JSON.stringify(syntheticTokenizer(c.vocabSize).toJSON());
   const tokenizerSha256 = createHash('sha256').update(tokenizerJson).digest('hex');
   const onnx = buildPolicyOnnx(randomPolicyWeights(c, seed), c, { tokenizerSha256, version: `random-${seed}` });
   await mkdir(dir, { recursive: true });

@@ -1,0 +1,244 @@
+// bench:serve — generation serving over real HTTP: 64-token generations (POST /v1/generations, ignore_eos so
+// every request makes exactly 64 tokens) at concurrency 1, 8 and 32 from a loopback client in this process,
+// against the API in a child process (each gets a core). Reports req/s, tokens/s, p50/p99 latency per level,
+// and http_over_floor = (per-token time through HTTP at concurrency 1) / (bare onnxruntime decode-step time at
+// batch 1, measured in this run with the server's session options). Also: the same bare step with 1 and 2
+// intra-op threads, and concurrency 32 with cross-request batching switched off (maxBatchRows 1), to show
+// what the continuous batcher buys. Writes bench/results/serve.json.
+// Model: models/base when it holds policy.onnx + config.json + tokenizer.json, else a random-weight model of
+// FALLBACK_CONFIG (speed does not depend on the weights' values; the JSON says which).
+//
+//   npm run bench:serve [-- --seconds 8 --tokens 64]
+import { fork } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { parseModelConfig, headDim, type ModelConfig } from '../shared/model-config';
+import { ORT_SESSION_DEFAULTS, ortSessionOptions } from '../shared/onnx-session';
+import { ARTIFACT_FILES, POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName, presentValueName } from '../shared/policy-io';
+import { Tokenizer } from '../shared/tokenizer';
+import { writeRandomPolicy } from './random-policy';
+
+/** The ENVIRONMENT.md model size (4 layers, d 128) with a subword-sized vocabulary and room for 16 + 64. */
+const FALLBACK_CONFIG: ModelConfig = { vocabSize: 1024, contextLength: 256, nLayer: 4, nHead: 4, dModel: 128, mlpRatio: 4, layerNormEps: 1e-5 };
+const PROMPT = 'The old man walked slowly down the road toward the village, thinking about';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '8' },
+    tokens: { type: 'string', default: '64' },
+    model: { type: 'string', default: 'models/base' },
+    out: { type: 'string', default: 'bench/results/serve.json' },
+  },
+});
+const seconds = Number(args.seconds);
+const maxTokens = Number(args.tokens);
+const KEY = 'pfk_bench_serve_key_0123456789abcdef';
+
+const work = mkdtempSync(join(tmpdir(), 'prefloop-bench-serve-'));
+let modelDir = args.model!;
+let source = modelDir;
+if (![ARTIFACT_FILES.policyOnnx, ARTIFACT_FILES.config, ARTIFACT_FILES.tokenizer].every((f) => existsSync(join(modelDir, f)))) {
+  modelDir = join(work, 'model');
+  await writeRandomPolicy(modelDir, 1, FALLBACK_CONFIG);
+  source = `random weights, fallback config (${args.model} had no complete policy artifact)`;
+}
+const config = parseModelConfig(JSON.parse(readFileSync(join(modelDir, ARTIFACT_FILES.config), 'utf8')));
+const tokenizer = Tokenizer.fromJSON(readFileSync(join(modelDir, ARTIFACT_FILES.tokenizer), 'utf8'));
+const promptIds = [tokenizer.bosId, ...tokenizer.encode(PROMPT)];
+if (promptIds.length + maxTokens > config.contextLength + 1) throw new Error(`prompt ${promptIds.length} + ${maxTokens} tokens exceed the context ${config.contextLength}`);
+
+// ---- The floor: bare decode steps on onnxruntime, batch B, past growing from the prompt as in serving.
+async function bareDecode(threads: number, batch: number): Promise<{ step_ms: number; prefill_ms: number }> {
+  const session = await ort.InferenceSession.create(readFileSync(join(modelDir, ARTIFACT_FILES.policyOnnx)), ortSessionOptions({ intraOpNumThreads: threads }));
+  const c = config;
+  const L = promptIds.length;
+  const int64 = (v: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(v.map(BigInt)), dims);
+  const run = async () => {
+    const feeds: Record<string, ort.Tensor> = {
+      [POLICY_INPUTS.inputIds]: int64(Array.from({ length: batch }, () => promptIds).flat(), [batch, L]),
+      [POLICY_INPUTS.attentionMask]: int64(new Array(batch * L).fill(1), [batch, L]),
+      [POLICY_INPUTS.positionIds]: int64(Array.from({ length: batch }, () => promptIds.map((_, i) => i)).flat(), [batch, L]),
+    };
+    for (let l = 0; l < c.nLayer; l++) {
+      feeds[pastKeyName(l)] = new ort.Tensor('float32', new Float32Array(0), [batch, c.nHead, 0, headDim(c)]);
+      feeds[pastValueName(l)] = new ort.Tensor('float32', new Float32Array(0), [batch, c.nHead, 0, headDim(c)]);
+    }
+    const t0 = performance.now();
+    let out = await session.run(feeds);
+    const prefill = performance.now() - t0;
+    const t1 = performance.now();
+    for (let s = 0; s < maxTokens - 1; s++) {
+      const P = L + s;
+      const logits = out[POLICY_OUTPUTS.logits].data as Float32Array;
+      const next: number[] = [];
+      const S = (out[POLICY_OUTPUTS.logits].dims as number[])[1];
+      for (let b = 0; b < batch; b++) {
+        let best = 0;
+        const o = (b * S + S - 1) * c.vocabSize;
+        for (let v = 1; v < c.vocabSize; v++) if (logits[o + v] > logits[o + best]) best = v;
+        next.push(best);
+      }
+      const f: Record<string, ort.Tensor> = {
+        [POLICY_INPUTS.inputIds]: int64(next, [batch, 1]),
+        [POLICY_INPUTS.attentionMask]: int64(new Array(batch * (P + 1)).fill(1), [batch, P + 1]),
+        [POLICY_INPUTS.positionIds]: int64(new Array(batch).fill(P), [batch, 1]),
+      };
+      for (let l = 0; l < c.nLayer; l++) {
+        f[pastKeyName(l)] = out[presentKeyName(l)];
+        f[pastValueName(l)] = out[presentValueName(l)];
+      }
+      out = await session.run(f);
+    }
+    return { prefill, step: (performance.now() - t1) / (maxTokens - 1) };
+  };
+  await run(); // warm-up
+  const runs = [];
+  for (let r = 0; r < 5; r++) runs.push(await run());
+  await session.release();
+  const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { step_ms: med(runs.map((r) => r.step)), prefill_ms: med(runs.map((r) => r.prefill)) };
+}
+
+// ---- The server in a child process, and a loopback load generator here.
+async function startChild(maxBatchRows: number): Promise<{ url: string; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(work, 'srv-'));
+  const child = fork(join(import.meta.dirname, 'serve-server.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, BENCH_DB: join(dir, 'bench.db'), BENCH_KEY: KEY, BENCH_MODEL_DIR: modelDir, BENCH_ARTIFACTS: join(dir, 'artifacts'), BENCH_MAX_BATCH_ROWS: String(maxBatchRows) },
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d) => {
+      buf += d;
+      const line = buf.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve(JSON.parse(line).url);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  return {
+    url,
+    stop: () =>
+      new Promise<void>((r) => {
+        child.once('exit', () => r());
+        child.send('stop');
+      }),
+  };
+}
+
+interface Level {
+  concurrency: number;
+  requests: number;
+  failed: number;
+  seconds: number;
+  req_per_s: number;
+  tokens_per_s: number;
+  tokens_per_request: number;
+  p50_ms: number;
+  p99_ms: number;
+  ms_per_token_c1?: number;
+}
+
+async function load(url: string, concurrency: number, durationS: number): Promise<Level> {
+  const lat: number[] = [];
+  let tokens = 0;
+  let failed = 0;
+  let seq = 0;
+  const call = async () => {
+    const t0 = performance.now();
+    const res = await fetch(`${url}/v1/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: PROMPT, max_tokens: maxTokens, temperature: 1, seed: seq++, ignore_eos: true }),
+    });
+    const body = (await res.json()) as { generations?: { completion_tokens: number }[] };
+    const ms = performance.now() - t0;
+    if (res.status !== 200 || !body.generations) {
+      failed++;
+      return;
+    }
+    lat.push(ms);
+    tokens += body.generations[0].completion_tokens;
+  };
+  for (let i = 0; i < Math.max(2, concurrency); i++) await call(); // warm-up (sessions, JIT, connections)
+  lat.length = 0;
+  tokens = 0;
+  const t0 = performance.now();
+  const end = t0 + durationS * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) await call();
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  return {
+    concurrency,
+    requests: lat.length,
+    failed,
+    seconds: +elapsed.toFixed(2),
+    req_per_s: +(lat.length / elapsed).toFixed(2),
+    tokens_per_s: +(tokens / elapsed).toFixed(1),
+    tokens_per_request: lat.length ? +(tokens / lat.length).toFixed(1) : 0,
+    p50_ms: +q(0.5).toFixed(2),
+    p99_ms: +q(0.99).toFixed(2),
+  };
+}
+
+const threadSweep = [];
+for (const threads of [1, 2]) {
+  const b1 = await bareDecode(threads, 1);
+  const b32 = await bareDecode(threads, 32);
+  threadSweep.push({ intraOpNumThreads: threads, batch1_step_ms: +b1.step_ms.toFixed(4), batch32_step_ms: +b32.step_ms.toFixed(4) });
+  console.log(`bare decode step, ${threads} intra-op thread(s): batch 1 ${b1.step_ms.toFixed(3)} ms, batch 32 ${b32.step_ms.toFixed(3)} ms`);
+}
+
+const server = await startChild(64);
+const levels: Level[] = [];
+for (const c of [1, 8, 32]) {
+  const r = await load(server.url, c, seconds);
+  levels.push(r);
+  console.log(`concurrency ${c}: ${r.req_per_s} req/s, ${r.tokens_per_s} tokens/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, failed ${r.failed}`);
+}
+await server.stop();
+
+const unbatched = await startChild(1);
+const noBatch = await load(unbatched.url, 32, seconds);
+console.log(`concurrency 32 without cross-request batching: ${noBatch.tokens_per_s} tokens/s`);
+await unbatched.stop();
+
+// The floor with the server's own session options, measured right after the load (same machine state).
+const floor = await bareDecode(ORT_SESSION_DEFAULTS.intraOpNumThreads, 1);
+const c1 = levels[0];
+const msPerTokenC1 = c1.p50_ms / maxTokens;
+const result = {
+  benchmark: 'serve',
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+  model: { source, config },
+  prompt_tokens: promptIds.length,
+  max_tokens: maxTokens,
+  seconds_per_level: seconds,
+  session_options: ORT_SESSION_DEFAULTS,
+  thread_sweep: threadSweep,
+  floor: { bare_decode_step_ms: +floor.step_ms.toFixed(4), bare_prefill_ms: +floor.prefill_ms.toFixed(4), batch: 1 },
+  levels,
+  no_cross_request_batching_c32: noBatch,
+  http_ms_per_token_c1: +msPerTokenC1.toFixed(4),
+  http_over_floor: +(msPerTokenC1 / floor.step_ms).toFixed(3),
+  tokens_per_s_c32_over_c1: +(levels[2].tokens_per_s / levels[0].tokens_per_s).toFixed(2),
+  batching_gain_c32: +(levels[2].tokens_per_s / noBatch.tokens_per_s).toFixed(2),
+  targets: { http_over_floor: '<= 1.25', tokens_per_s_c32_over_c1: '>= 4' },
+  notes:
+    'http_over_floor = (p50 request latency at concurrency 1 / max_tokens) / bare batch-1 decode step; the request ' +
+    'time includes the prompt prefill, JS sampling, detokenisation, the SQLite insert and HTTP. Client and server ' +
+    'run in separate processes on the same machine.',
+};
+mkdirSync(join(args.out!, '..'), { recursive: true });
+writeFileSync(args.out!, `${JSON.stringify(result, null, 2)}\n`);
+console.log(`http_over_floor ${result.http_over_floor}, tokens/s c32/c1 ${result.tokens_per_s_c32_over_c1}, batching gain at c32 ${result.batching_gain_c32}x → ${args.out}`);
+rmSync(work, { recursive: true, force: true });
