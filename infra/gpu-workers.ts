@@ -3,8 +3,10 @@
 //
 // Chain of scaling: backlog alarm → service desired count (exact: one task per waiting-or-running job, capped)
 // → capacity provider managed scaling → Auto Scaling group (0..maxWorkers instances). Managed termination
-// protection keeps an instance alive while it runs a task; ECS task scale-in protection (the worker sets it
-// through $ECS_AGENT_URI while a job runs) keeps a busy task from being the one chosen when the count drops.
+// protection keeps an instance alive while it runs a task. When the count drops, ECS picks which task to stop;
+// a worker that sets ECS task scale-in protection through $ECS_AGENT_URI while a job runs (the task role allows
+// it) is never the one picked. Without it, a stopped job is redelivered by SQS and restarts.
+// Contract with the worker: one job at a time per task (the count above is one task per job).
 import { Aws, Duration } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
