@@ -131,6 +131,13 @@ describe('GenerationEngine', () => {
     expect((await e.generate(base)).sequences[0].tokenIds).toHaveLength(12);
   });
 
+  it('a throwing callback fails its batch instead of hanging, and the engine keeps serving', async () => {
+    const e = engine();
+    const bad = e.generate({ ...base, onDelta: () => { throw new Error('callback failed'); } });
+    await expect(bad).rejects.toThrow('callback failed');
+    expect((await e.generate(base)).sequences[0].tokenIds).toHaveLength(12);
+  });
+
   it('prompt ids can be given directly (PPO rollouts)', async () => {
     const ids = [tok.bosId, ...tok.encode('Once upon a time')];
     const a = await engine().generate({ ...base, prompt: undefined, promptIds: ids });

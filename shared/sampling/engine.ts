@@ -224,14 +224,24 @@ export class GenerationEngine {
 
   private async loop(): Promise<void> {
     for (;;) {
-      const joined = await this.admit();
-      const left = this.rows.some((r) => r.done || r.p.failed || r.p.req.signal?.aborted);
-      if (joined.length || left) this.rebuild(joined);
-      if (this.rows.length === 0) {
-        if (this.queue.length === 0) return;
-        continue;
+      try {
+        const joined = await this.admit();
+        const left = this.rows.some((r) => r.done || r.p.failed || r.p.req.signal?.aborted);
+        if (joined.length || left) this.rebuild(joined);
+        if (this.rows.length === 0) {
+          if (this.queue.length === 0) return;
+          continue;
+        }
+        await this.step();
+      } catch (e) {
+        // A fault outside session.run (a callback, a tokenizer that cannot decode an id): fail the running
+        // requests rather than leave them waiting forever, and start the next batch from a clean state.
+        for (const row of this.rows) this.fail(row.p, e);
+        this.rows = [];
+        this.pastK = [];
+        this.pastV = [];
+        this.pastLen = 0;
       }
-      await this.step();
     }
   }
 
