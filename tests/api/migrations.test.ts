@@ -20,7 +20,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const tables = Object.values(schema).filter((v): v is SQLiteTable => is(v, SQLiteTable)).map((t) => getTableConfig(t));
+const tables = (Object.values(schema) as unknown[]).filter((v) => is(v, SQLiteTable)).map((t) => getTableConfig(t as SQLiteTable));
 
 async function rows<T>(sqlText: string): Promise<T[]> {
   return (await opened.client.execute(sqlText)).rows as unknown as T[];
