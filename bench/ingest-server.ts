@@ -11,4 +11,10 @@ const server = await startServer({
 process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
 process.on('message', (m) => {
   if (m === 'stop') void server.close().then(() => process.exit(0));
+  // CPU time used so far (user + system, µs): the parent divides per-phase differences by requests served, a cost
+  // figure that stays meaningful when other processes share the cores.
+  if (m === 'cpu') {
+    const u = process.cpuUsage();
+    process.send!({ cpuUs: u.user + u.system });
+  }
 });

@@ -33,6 +33,21 @@ const url = await new Promise<string>((resolve, reject) => {
   child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
 });
 
+function serverCpuUs(): Promise<number> {
+  return new Promise((resolve) => {
+    child.once('message', (m: { cpuUs: number }) => resolve(m.cpuUs));
+    child.send('cpu');
+  });
+}
+
+/** Runs one autocannon phase and the server CPU it cost (µs per request). */
+async function phase(opts: autocannon.Options): Promise<autocannon.Result & { serverCpuUsPerRequest: number }> {
+  const before = await serverCpuUs();
+  const res = await run(opts);
+  const used = (await serverCpuUs()) - before;
+  return Object.assign(res, { serverCpuUsPerRequest: Math.round(used / Math.max(1, res.requests.total)) });
+}
+
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
@@ -49,7 +64,8 @@ const batch = JSON.stringify({
   ),
 });
 
-const summarize = (r: autocannon.Result) => ({
+const summarize = (r: autocannon.Result & { serverCpuUsPerRequest?: number }) => ({
+  server_cpu_us_per_request: r.serverCpuUsPerRequest,
   rps: Math.round(r.requests.average),
   p50_ms: r.latency.p50,
   p99_ms: r.latency.p99,
@@ -61,12 +77,12 @@ const summarize = (r: autocannon.Result) => ({
 
 console.log(`server ${url}; ${duration} s per phase, ${connections} connections`);
 await run({ url: `${url}/health`, connections, duration: 2 }); // warm-up (JIT, connection setup)
-const health = await run({ url: `${url}/health`, connections, duration });
+const health = await phase({ url: `${url}/health`, connections, duration });
 console.log('health', summarize(health));
-const singleRes = await run({ url: `${url}/v1/feedback`, method: 'POST', headers, body: single, connections, duration });
+const singleRes = await phase({ url: `${url}/v1/feedback`, method: 'POST', headers, body: single, connections, duration });
 console.log('single', summarize(singleRes));
 const batchConnections = Math.max(1, Math.round(connections / 5));
-const batchRes = await run({ url: `${url}/v1/feedback/batch`, method: 'POST', headers, body: batch, connections: batchConnections, duration });
+const batchRes = await phase({ url: `${url}/v1/feedback/batch`, method: 'POST', headers, body: batch, connections: batchConnections, duration });
 console.log('batch', summarize(batchRes));
 
 child.send('stop');
