@@ -199,29 +199,30 @@ export type BeginResult =
   | { proceed: false; reason: string };
 
 /**
- * The gate at the start of every training job attempt, in ONE conditional UPDATE: queued/running → running,
+ * The gate at the start of every training job attempt (call it first in the handler with `helpers.job.id`
+ * and the payload), in ONE conditional UPDATE: queued/running → running,
  * bind the run to this job (first delivery wins), count the attempt. A redelivery of the same job after a
  * crash passes (same job_id) and resumes; anything else does not.
  */
-export async function beginRunAttempt(db: QueueDb, lease: Lease<TrainingJobPayload>, now: number): Promise<BeginResult> {
+export async function beginRunAttempt(db: QueueDb, jobId: string, payload: TrainingJobPayload, now: number): Promise<BeginResult> {
   const rows = await db
     .update(trainingRuns)
     .set({
       status: 'running',
-      jobId: sql`coalesce(${trainingRuns.jobId}, ${lease.jobId})`,
+      jobId: sql`coalesce(${trainingRuns.jobId}, ${jobId})`,
       attempts: sql`${trainingRuns.attempts} + 1`,
       startedAt: sql`coalesce(${trainingRuns.startedAt}, ${now})`,
     })
     .where(
       and(
-        eq(trainingRuns.id, lease.payload.runId),
+        eq(trainingRuns.id, payload.runId),
         inArray(trainingRuns.status, ['queued', 'running']),
-        sql`(${trainingRuns.jobId} is null or ${trainingRuns.jobId} = ${lease.jobId})`,
+        sql`(${trainingRuns.jobId} is null or ${trainingRuns.jobId} = ${jobId})`,
       ),
     )
     .returning();
   if (rows.length === 1) return { proceed: true, run: rows[0] };
-  const [run] = await db.select().from(trainingRuns).where(eq(trainingRuns.id, lease.payload.runId)).limit(1);
+  const [run] = await db.select().from(trainingRuns).where(eq(trainingRuns.id, payload.runId)).limit(1);
   if (!run) return { proceed: false, reason: 'no such run' };
   if (run.status !== 'queued' && run.status !== 'running') return { proceed: false, reason: `run is ${run.status}` };
   return { proceed: false, reason: `run belongs to job ${run.jobId}` };

@@ -121,7 +121,7 @@ describe('training runs on the SQL queue', () => {
     // Stand-in for the worker: take the job, pass the gate, succeed, complete.
     const lease = (await queue.claim({ workerId: 'w', leaseMs: 60_000 }))!;
     expect(lease.payload.projectId).toBe(projectId);
-    const begun = await beginRunAttempt(db, lease, t);
+    const begun = await beginRunAttempt(db, lease.jobId, lease.payload, t);
     expect(begun.proceed).toBe(true);
     await db.update(trainingRuns).set({ status: 'succeeded', finishedAt: t }).where(eq(trainingRuns.id, lease.payload.runId));
     await queue.complete(lease);
@@ -224,7 +224,7 @@ describe('training runs on the SQL queue', () => {
     expect((await schedulerTick(deps)).recovery.requeued).not.toContain(`run_orphan_${p}`);
     expect(await jobsFor(run.id)).toHaveLength(1);
     // A job that turns up late for the abandoned run is turned away by the gate.
-    const late = await beginRunAttempt(db, { jobId: 'job_late', payload: { runId: `run_late_${q}`, projectId: q }, attempts: 1, maxAttempts: 2, token: 'x', lockedUntil: t + 1 }, t);
+    const late = await beginRunAttempt(db, 'job_late', { runId: `run_late_${q}`, projectId: q }, t);
     expect(late).toEqual({ proceed: false, reason: 'run is failed' });
   });
 
@@ -232,14 +232,14 @@ describe('training runs on the SQL queue', () => {
     const p = await project({});
     const { run } = await enqueueTrainingRun(deps, { projectId: p, trigger: 'manual' });
     const lease = (await queue.claim({ workerId: 'w1', leaseMs: 1_000 }))!;
-    const first = await beginRunAttempt(db, lease, t);
+    const first = await beginRunAttempt(db, lease.jobId, lease.payload, t);
     expect(first).toMatchObject({ proceed: true, run: { status: 'running', attempts: 1, startedAt: t, jobId: run.jobId } });
     t += 2_000; // worker w1 died; the lease ran out
     const again = (await queue.claim({ workerId: 'w2', leaseMs: 1_000 }))!;
     expect(again.jobId).toBe(lease.jobId);
-    const second = await beginRunAttempt(db, again, t);
+    const second = await beginRunAttempt(db, again.jobId, again.payload, t);
     expect(second).toMatchObject({ proceed: true, run: { attempts: 2, startedAt: T0 } });
-    const dup = await beginRunAttempt(db, { ...again, jobId: 'job_duplicate' }, t);
+    const dup = await beginRunAttempt(db, 'job_duplicate', again.payload, t);
     expect(dup).toEqual({ proceed: false, reason: `run belongs to job ${run.jobId}` });
     await queue.complete(again);
   });
@@ -252,7 +252,7 @@ describe('training runs on the SQL queue', () => {
     const runner = runQueue(
       realClock.queue,
       async (payload, helpers) => {
-        const gate = await beginRunAttempt(db, { jobId: helpers.job.id, payload, attempts: helpers.job.attempts, maxAttempts: 2, token: '', lockedUntil: 0 }, Date.now());
+        const gate = await beginRunAttempt(db, helpers.job.id, payload, Date.now());
         if (!gate.proceed) return;
         throw new Error('trainer exploded');
       },
@@ -271,7 +271,7 @@ describe('training runs on the SQL queue', () => {
     const { run: run2 } = await enqueueTrainingRun(deps, { projectId: q, trigger: 'manual' });
     await db.update(jobs).set({ maxAttempts: 1 }).where(eq(jobs.id, run2.jobId!));
     const l = (await queue.claim({ workerId: 'w', leaseMs: 1_000 }))!;
-    expect((await beginRunAttempt(db, l, t)).proceed).toBe(true);
+    expect((await beginRunAttempt(db, l.jobId, l.payload, t)).proceed).toBe(true);
     t += 2_000;
     expect(await queue.claim({ workerId: 'w', leaseMs: 1_000 })).toBeNull(); // reaps
     const r = await schedulerTick(deps);

@@ -5,8 +5,12 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
 import { SqsJobQueue } from '../../shared/queue/sqs-queue';
+import { projects, trainingRuns } from '../../shared/schema';
+import { beginRunAttempt, enqueueTrainingRun, recoverUnconfirmedRuns, type TrainingJobPayload } from '../../shared/training-queue';
 import { queueContract, type TestPayload } from './contract';
+import { makeTestDb } from './helpers';
 
 let server: FauxqsServer;
 let sqsA: SQSClient;
@@ -105,5 +109,36 @@ describe('SqsJobQueue specifics', () => {
     setTimeout(() => ac.abort(), 200);
     await expect(idle).rejects.toThrow();
     expect(Date.now() - t1).toBeLessThan(2_000);
+  });
+});
+
+describe('training runs with the database + SQS (no shared transaction)', () => {
+  it('concurrent triggers queue one message; a re-send after a lost confirmation is deduplicated by SQS', async () => {
+    const tdb = await makeTestDb();
+    try {
+      const db = await tdb.connect();
+      const queue = await SqsJobQueue.connect<TrainingJobPayload>(sqsA, await createQueuePair(3));
+      let t = Date.now();
+      const deps = { db, queue, now: () => t };
+      await db.insert(projects).values({ id: 'proj_s', name: 's', createdAt: t });
+      const results = await Promise.all([1, 2, 3, 4].map(() => enqueueTrainingRun(deps, { projectId: 'proj_s', trigger: 'manual' })));
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      const run = results.find((r) => r.created)!.run;
+      expect(run.jobId).toBeTruthy();
+      // Pretend the confirmation (step 3) was lost: the tick re-sends with the same dedupe key (the run id).
+      await db.update(trainingRuns).set({ jobId: null }).where(eq(trainingRuns.id, run.id));
+      t += 31_000;
+      expect((await recoverUnconfirmedRuns(deps)).requeued).toEqual([run.id]);
+      const [after] = await db.select().from(trainingRuns).where(eq(trainingRuns.id, run.id));
+      expect(after.jobId).toBe(run.jobId); // SQS answered with the original MessageId
+      // Exactly one message is deliverable, and the gate binds the run to it.
+      const lease = (await queue.claim({ workerId: 'a', leaseMs: 5_000 }))!;
+      expect(lease.payload).toEqual({ runId: run.id, projectId: 'proj_s' });
+      expect(await queue.claim({ workerId: 'b', leaseMs: 5_000 })).toBeNull();
+      expect((await beginRunAttempt(db, lease.jobId, lease.payload, t)).proceed).toBe(true);
+      await queue.complete(lease);
+    } finally {
+      tdb.close();
+    }
   });
 });
