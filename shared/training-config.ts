@@ -1,0 +1,178 @@
+// The training configuration: one typed, zod-validated object per algorithm (reward model, SFT, PPO) plus
+// the run-level settings (gate, budgets), each field with its default and a one-line doc. Names follow the
+// papers and TRL (`gamma`, `gaeLambda`, `clipRange`, `vfCoef`, `klTarget`...). Unknown or mistyped keys are
+// refused, never ignored (nanoGPT's configurator): a typo in a project's config must not silently train
+// with the default.
+//
+// A project overrides any field under `training` in projects.config, e.g.
+//   {"training": {"ppo": {"klTarget": 3}, "run": {"klBudget": 8}}}
+// Where a default differs from TRL's, the doc comment says why (mostly: our models are ~1 M parameters,
+// trained from a small base on 2 CPU cores, so learning rates are higher and batches smaller).
+import { z } from 'zod';
+
+const lr = z.number().positive().max(1);
+const frac = z.number().min(0).max(1);
+
+export const rewardModelConfigSchema = z
+  .object({
+    /** AdamW learning rate (TRL: 1e-5 for 100M+ models; a 1M-parameter trunk needs a larger step). */
+    learningRate: lr.default(3e-4),
+    /** Passes over the training pairs (InstructGPT: 1; more overfits a big RM, ours is small and data scarce). */
+    epochs: z.number().int().min(1).max(50).default(2),
+    /** Pairs per optimizer step (each pair = 2 sequences). */
+    batchSize: z.number().int().min(1).max(512).default(16),
+    /** Bradley-Terry margin subtracted from r_w − r_l (TRL's `margin` column; 0 = plain BT). */
+    margin: z.number().min(0).default(0),
+    /** Centering coefficient c in c·mean((r_w + r_l)²) (TRL `center_rewards_coefficient`: 0.01). */
+    centerCoef: z.number().min(0).default(0.01),
+    /** Weight of the pointwise logistic term −log σ(±r) for settled thumbs (0 = pairs only). */
+    pointwiseCoef: z.number().min(0).default(0.5),
+    /** Longest prompt + response (tokens) scored; longer sequences keep their last tokens' context. */
+    maxLength: z.number().int().min(8).default(128),
+    /** Freeze wte/wpe: the tied embedding is the costliest gradient here and the least useful to move. */
+    freezeEmbeddings: z.boolean().default(true),
+    /** Global gradient-norm clip (TRL max_grad_norm: 1.0). */
+    maxGradNorm: z.number().positive().default(1.0),
+    /** Most pairs per run: newest first, the rest a random replay sample of older feedback. */
+    maxPairs: z.number().int().min(1).default(4000),
+  })
+  .strict();
+
+export const sftConfigSchema = z
+  .object({
+    /** AdamW learning rate for corrections as demonstrations. */
+    learningRate: lr.default(1e-4),
+    /** Passes over the demonstrations. */
+    epochs: z.number().int().min(0).max(50).default(1),
+    /** Demonstrations per optimizer step. */
+    batchSize: z.number().int().min(1).max(256).default(8),
+    /** Freeze wte/wpe (see rewardModel.freezeEmbeddings). */
+    freezeEmbeddings: z.boolean().default(true),
+    /** Most demonstrations per run (newest first). */
+    maxDemonstrations: z.number().int().min(0).default(512),
+  })
+  .strict();
+
+export const ppoConfigSchema = z
+  .object({
+    /** Episodes (sampled responses) per run. */
+    totalEpisodes: z.number().int().min(1).default(256),
+    /** Episodes per rollout batch: one policy export, one set of rollouts, then `ppoEpochs` of updates. */
+    rolloutBatchSize: z.number().int().min(1).default(64),
+    /** Episodes per minibatch gradient step. */
+    miniBatchSize: z.number().int().min(1).default(16),
+    /** Passes over each rollout batch (TRL, CleanRL: 4). */
+    ppoEpochs: z.number().int().min(1).default(4),
+    /** AdamW learning rate (TRL: 1.41e-5 for GPT-2; a 1M-parameter policy moves with a larger step). */
+    learningRate: lr.default(1e-4),
+    /** Discount (TRL, InstructGPT: 1: the reward is for the whole response). */
+    gamma: frac.default(1),
+    /** GAE λ (TRL: 0.95). */
+    gaeLambda: frac.default(0.95),
+    /** Ratio clip ε of the surrogate objective (TRL, CleanRL: 0.2). */
+    clipRange: z.number().positive().default(0.2),
+    /** Value clip around the rollout values (TRL cliprange_value: 0.2). */
+    clipRangeValue: z.number().positive().default(0.2),
+    /** Value-loss weight (TRL vf_coef: 0.1). */
+    vfCoef: z.number().min(0).default(0.1),
+    /** Entropy bonus weight (TRL: none; CleanRL: 0.01). Entropy is always logged. */
+    entCoef: z.number().min(0).default(0),
+    /** Initial KL coefficient β (TRL legacy init_kl_coef: 0.2). */
+    klCoef: z.number().min(0).default(0.2),
+    /** Adaptive β (Ziegler et al.): error = clip(KL/target − 1, ±0.2), β *= 1 + error·n/horizon. false = fixed β. */
+    adaptiveKl: z.boolean().default(true),
+    /** KL target in nats per response for the adaptive controller (TRL legacy: 6). */
+    klTarget: z.number().positive().default(6),
+    /** Adaptive controller horizon in episodes (TRL legacy: 10000). */
+    klHorizon: z.number().positive().default(10000),
+    /** Per-token KL estimator in the reward: k3 = (r − 1) − log r ≥ 0 (Schulman), or k1 clamped at 0. Both are
+     *  non-negative so the optimiser cannot farm negative KL estimates. */
+    klEstimator: z.enum(['k3', 'k1_clamped']).default('k3'),
+    /** Stop a batch's remaining epochs once the mean approx KL to the rollout policy exceeds this (CleanRL target_kl). */
+    targetApproxKl: z.number().positive().default(0.1),
+    /** Subtracted from the RM score of a response that ended without EOS (TRL missing_eos_penalty). */
+    missingEosPenalty: z.number().min(0).default(1.0),
+    /** Most tokens sampled per response (TRL response_length). */
+    responseLength: z.number().int().min(1).default(32),
+    /** Sampling temperature for rollouts (logprobs are taken at this temperature, as TRL does). */
+    temperature: z.number().positive().default(1),
+    /** Whiten advantages per rollout batch (TRL, CleanRL: yes). */
+    whitenAdvantages: z.boolean().default(true),
+    /** Global gradient-norm clip (TRL, CleanRL max_grad_norm: 1.0 / 0.5). */
+    maxGradNorm: z.number().positive().default(1.0),
+    /** Freeze wte/wpe: measured cheaper (the tied LM head still adapts through the trunk); see run-training. */
+    freezeEmbeddings: z.boolean().default(true),
+    /** Longest prompt (tokens) used for rollouts; longer prompts keep their last tokens. */
+    maxPromptLength: z.number().int().min(1).default(64),
+  })
+  .strict()
+  .refine((c) => c.rolloutBatchSize % c.miniBatchSize === 0, { message: 'rolloutBatchSize must be a multiple of miniBatchSize', path: ['miniBatchSize'] });
+
+export const runConfigSchema = z
+  .object({
+    /** Gate: a candidate whose mean KL to the reference on held-out prompts exceeds this (nats per response)
+     *  is rejected, however well it scores. */
+    klBudget: z.number().positive().default(10),
+    /** Gate: the candidate's mean RM score must beat the live policy's by more than this. */
+    minScoreGain: z.number().default(0),
+    /** Wall-time budget of one run in seconds; PPO stops early to leave time for evaluation and publishing. */
+    maxWallS: z.number().positive().default(1200),
+    /** Share of prompts held out by the stable prompt hash (must match the API's export split). */
+    heldOutFraction: frac.default(0.1),
+    /** Held-out prompts sampled for the gate (each answered by candidate and live). */
+    evalPrompts: z.number().int().min(1).default(64),
+    /** Prompts for PPO rollouts: most recent stored generations and feedback prompts (train split). */
+    maxRolloutPrompts: z.number().int().min(1).default(2000),
+    /** Seed for shuffles and sampling. */
+    seed: z.number().int().default(1),
+  })
+  .strict();
+
+export const trainingConfigSchema = z
+  .object({
+    rewardModel: rewardModelConfigSchema.default(rewardModelConfigSchema.parse({})),
+    sft: sftConfigSchema.default(sftConfigSchema.parse({})),
+    ppo: ppoConfigSchema.default(ppoConfigSchema.parse({})),
+    run: runConfigSchema.default(runConfigSchema.parse({})),
+  })
+  .strict();
+
+export type RewardModelConfig = z.infer<typeof rewardModelConfigSchema>;
+export type SftConfig = z.infer<typeof sftConfigSchema>;
+export type PpoConfig = z.infer<typeof ppoConfigSchema>;
+export type RunConfig = z.infer<typeof runConfigSchema>;
+export type TrainingConfig = z.infer<typeof trainingConfigSchema>;
+
+/** Deep-partial overrides (what projects.config.training and presets hold). */
+export type TrainingOverrides = { [K in keyof TrainingConfig]?: Partial<TrainingConfig[K]> };
+
+export class InvalidTrainingConfigError extends Error {
+  readonly code = 'invalid_training_config';
+  constructor(readonly issues: { path: string; message: string }[]) {
+    super(`invalid training config: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    this.name = 'InvalidTrainingConfigError';
+  }
+}
+
+/** Validates overrides and fills defaults; throws InvalidTrainingConfigError naming every bad field. */
+export function parseTrainingConfig(raw: unknown = {}): TrainingConfig {
+  const r = trainingConfigSchema.safeParse(raw ?? {});
+  if (!r.success) throw new InvalidTrainingConfigError(r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
+  return r.data;
+}
+
+/** The training config of a project: `training` in projects.config over the defaults, then `extra` on top. */
+export function projectTrainingConfig(projectConfig: Record<string, unknown> | null | undefined, extra: TrainingOverrides = {}): TrainingConfig {
+  const own = ((projectConfig ?? {}) as { training?: Record<string, unknown> }).training ?? {};
+  if (typeof own !== 'object' || own === null || Array.isArray(own)) throw new InvalidTrainingConfigError([{ path: 'training', message: 'must be an object' }]);
+  const merged: Record<string, unknown> = { ...own };
+  for (const [k, v] of Object.entries(extra)) merged[k] = { ...((own as Record<string, object>)[k] ?? {}), ...v };
+  return parseTrainingConfig(merged);
+}
+
+/** Tiny preset for tests and the quick simulation: lists only what changes. */
+export const QUICK_PRESET: TrainingOverrides = {
+  rewardModel: { epochs: 3, batchSize: 8, maxLength: 64 },
+  ppo: { totalEpisodes: 64, rolloutBatchSize: 32, miniBatchSize: 8, responseLength: 16 },
+  run: { evalPrompts: 16 },
+};
