@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // queue emulator or onnxruntime live in tests/. `npm test` runs both.
 export default defineConfig({
   test: {
-    include: ['{api,worker,shared,tests,infra,bench}/**/*.test.ts'],
+    include: ['{api,worker,shared,tests,infra,bench,sim}/**/*.test.ts'],
     exclude: ['node_modules/**', 'infra/cdk.out/**'],
     pool: 'forks',
     testTimeout: 60_000,
