@@ -140,17 +140,25 @@ export async function pretrain(a: PretrainArgs): Promise<void> {
   const rng = new Rng(a.seed ^ 0x5eed);
   let step = 0, tokensSeen = 0, elapsedBefore = 0;
   let curve: CurveRow[] = [];
+  let scheduleNotes: string[] = [];
   const ckptPath = join(a.ckptDir, 'ckpt.safetensors');
 
   // 5. resume
   if (a.resume) {
     if (!existsSync(ckptPath)) throw new Error(`--resume: no checkpoint at ${ckptPath}`);
     const f = readSafetensors(new Uint8Array(readFileSync(ckptPath)));
-    const saved = JSON.parse(f.metadata['prefloop.pretrain']) as { args: PretrainArgs; step: number; tokensSeen: number; elapsedMs: number; rng: number; curve: CurveRow[]; optStep: number };
+    const saved = JSON.parse(f.metadata['prefloop.pretrain']) as { args: PretrainArgs; step: number; tokensSeen: number; elapsedMs: number; rng: number; curve: CurveRow[]; optStep: number; scheduleNotes?: string[] };
     for (const k of RUN_IDENTITY) if (saved.args[k] !== a[k]) throw new Error(`--resume: --${k} was ${saved.args[k]} in the checkpoint, ${a[k]} now`);
     trainer.restore(f.tensors.params.data, { step: saved.optStep, m: f.tensors['adam.m'].data, v: f.tensors['adam.v'].data });
     ({ step, tokensSeen, curve } = saved);
     if (a.steps === 0) a.steps = saved.args.steps; // keep the schedule the run was started with
+    scheduleNotes = saved.scheduleNotes ?? [];
+    if (a.steps !== saved.args.steps) {
+      // A shortened (or lengthened) schedule: the cosine continues from here towards the new end. Recorded so the
+      // report says exactly how the weights were made.
+      scheduleNotes.push(`resumed at step ${saved.step} with --steps ${a.steps} (was ${saved.args.steps})`);
+      log(`[pretrain] schedule changed: ${scheduleNotes.at(-1)}`);
+    }
     elapsedBefore = saved.elapsedMs;
     rng.state = saved.rng;
     log(`[pretrain] resumed at step ${step} (${tokensSeen.toLocaleString()} tokens, ${(elapsedBefore / 60000).toFixed(1)} min trained)`);
@@ -158,7 +166,7 @@ export async function pretrain(a: PretrainArgs): Promise<void> {
 
   const saveCheckpoint = (elapsedMs: number) => {
     mkdirSync(a.ckptDir, { recursive: true });
-    const meta = { args: a, step, tokensSeen, elapsedMs, rng: rng.state, curve, optStep: trainer.opt.step };
+    const meta = { args: a, step, tokensSeen, elapsedMs, rng: rng.state, curve, optStep: trainer.opt.step, scheduleNotes };
     const bytes = writeSafetensors(
       { params: { dtype: 'F32', shape: [layout.size], data: trainer.params }, 'adam.m': { dtype: 'F32', shape: [layout.size], data: trainer.opt.m }, 'adam.v': { dtype: 'F32', shape: [layout.size], data: trainer.opt.v } },
       { 'prefloop.pretrain': JSON.stringify(meta), 'prefloop.config': JSON.stringify(config) },
@@ -274,7 +282,7 @@ export async function pretrain(a: PretrainArgs): Promise<void> {
     exported = `config.json, tokenizer.json, model.safetensors only (ONNX export failed: ${err instanceof Error ? err.message : String(err)})`;
   }
   log(`[pretrain] wrote ${resolve(a.out)}: ${exported}`);
-  writeFileSync(join(a.out, 'report.md'), report({ a, config, nParams: layout.size, train, heldOut, step, stoppedBy, tokensSeen, trainMs, totalMs: Date.now() - t0, curve, finalLong, finalShort, samples, exported, threads: a.threads }));
+  writeFileSync(join(a.out, 'report.md'), report({ a, config, nParams: layout.size, train, heldOut, step, stoppedBy, tokensSeen, trainMs, totalMs: Date.now() - t0, curve, finalLong, finalShort, samples, exported, threads: a.threads, scheduleNotes }));
   model.dispose();
 }
 
@@ -295,6 +303,7 @@ interface ReportInput {
   samples: { prompt: string; continuation: string }[];
   exported: string;
   threads: number;
+  scheduleNotes: string[];
 }
 
 function report(r: ReportInput): string {
@@ -310,7 +319,7 @@ Written by \`npm run pretrain\` (worker/pretrain.ts). Reproduce with:
 \`\`\`sh
 npm run pretrain -- ${flags}
 \`\`\`
-
+${r.scheduleNotes.length ? `\nThis run was interrupted and resumed (\`--resume\`) with a changed schedule: ${r.scheduleNotes.join('; ')}. The command above runs the final schedule from step 0, so it reproduces a run of the same length and recipe, not these exact weights.\n` : ''}
 ## Result
 - Held-out bits per byte: **${r.finalLong.bitsPerByte.toFixed(4)}** with windows of ${r.finalLong.T} tokens (≈ ${r.finalShort.bitsPerByte.toFixed(3)} with windows of ${r.finalShort.T}, on the first ${r.finalShort.tokens} held-out tokens).
   (Total nats over the held-out text / ln 2 / its UTF-8 bytes: ${r.finalLong.nats.toFixed(0)} nats over ${r.finalLong.tokens} tokens, ${r.heldOut.bytes} bytes; every held-out token predicted once, each document from BOS, windows sliding by half their length.)
