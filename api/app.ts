@@ -20,6 +20,7 @@ import { registerStatsRoutes } from './routes/stats';
 import { registerCompletionRoutes } from './routes/completions';
 import { registerGenerationRoutes } from './routes/generations';
 import { registerPolicyRoutes } from './routes/policies';
+import { registerTrainingRunRoutes } from './routes/training-runs';
 
 export type { AppDeps } from './deps';
 
@@ -82,6 +83,7 @@ export function createApp(deps: AppDeps): App & { ctx: AppContext } {
   registerGenerationRoutes(app, ctx);
   registerPolicyRoutes(app, ctx);
   registerCompletionRoutes(app, ctx);
+  registerTrainingRunRoutes(app, ctx);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -46,8 +46,11 @@ export const defaultSettings: AppSettings = {
   heldOutFraction: 0.1,
 };
 
-/** The embedded queue or SQS (filled in by the queue issue). */
-export interface QueuePort {}
+/** The training-jobs queue: the embedded SQL queue or SQS (shared/queue). POST /v1/training-runs enqueues on it;
+ *  without one the routes use the embedded queue on `db`. */
+import type { JobQueue } from '../shared/queue/contract';
+import type { TrainingJobPayload } from '../shared/training-queue';
+export type QueuePort = JobQueue<TrainingJobPayload>;
 /** Artifact store: local directory or S3 (shared/artifact-store.ts; Node adapters in api/adapters/). */
 import type { ArtifactStore } from '../shared/artifact-store';
 export type { ArtifactStore };
