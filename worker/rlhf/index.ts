@@ -13,7 +13,7 @@
 //   returns what it has (stoppedBy: 'deadline'). Wall-time budgets belong to the caller.
 // - Sessions: a `ScoringModel` is either a TF.js GPT or an onnxruntime session (anything with `run`) of the
 //   matching graph: policy.onnx for a reference policy, reward.onnx for a reward model.
-import type { PolicySession } from '../../shared/sampling';
+import type { ModelConfig } from '../../shared/model-config';
 import type { Tokenizer } from '../../shared/tokenizer';
 import type { PpoConfig, RewardModelConfig, SftConfig } from '../../shared/training-config';
 import type { GPT } from '../model/gpt';
@@ -29,7 +29,8 @@ export { computeGae, whiten, klPenalty, AdaptiveKlController } from './ppo-math'
 export { exportPolicySession, exportRewardSession } from './sessions';
 
 /** A model that scores sequences: a TF.js GPT, or an onnxruntime session of policy.onnx / reward.onnx. */
-export type ScoringModel = GPT | PolicySession;
+export type { OnnxSession, ScoringModel } from './scoring';
+import type { OnnxSession, ScoringModel } from './scoring';
 
 export interface Progress {
   step: number;
@@ -227,7 +228,9 @@ export function metricRecord(m: PpoIterationMetrics): Record<string, number> {
 
 export interface EvaluatePolicyOptions {
   /** The policy to judge (policy.onnx session: candidate or live). */
-  policy: PolicySession;
+  policy: OnnxSession;
+  /** The policy's model config (config.json of its artifact; sizes prompts and the KV cache). */
+  config: ModelConfig;
   reference: ScoringModel;
   rewardModel: ScoringModel;
   tokenizer: Tokenizer;
