@@ -65,7 +65,7 @@ const create = createRoute({
   method: 'post',
   path: '/v1/training-runs',
   tags: ['training'],
-  summary: 'Queue a training run (admin). Idempotent: an active run of the project is returned instead (200).',
+  summary: 'Queue a training run (admin; send `{}` or one-off `config` overrides). Idempotent: an active run of the project is returned instead (200).',
   security: bearerSecurity,
   request: { body: { content: { 'application/json': { schema: CreateBody } }, required: false } },
   responses: {
@@ -172,19 +172,7 @@ export const registerTrainingRunRoutes: RegisterRoutes = (app, ctx) => {
   app.openapi(create, async (c) => {
     const auth = c.get('auth');
     requireScope(auth, 'admin');
-    let body: z.infer<typeof CreateBody> = {};
-    const text = await c.req.text();
-    if (text.trim()) {
-      let raw: unknown;
-      try {
-        raw = JSON.parse(text);
-      } catch {
-        throw new ApiError(400, 'invalid_json', 'the body is not valid JSON');
-      }
-      const parsed = CreateBody.safeParse(raw);
-      if (!parsed.success) throw new ApiError(400, 'validation_failed', parsed.error.issues[0]?.message ?? 'invalid body', parsed.error.issues);
-      body = parsed.data;
-    }
+    const body = c.req.valid('json') ?? {};
     const cfg = resolve(ctx, await projectConfig(ctx, auth.projectId), body.config);
     const r = await enqueueTrainingRun({ db: ctx.db, queue: queue(), now: ctx.clock }, { projectId: auth.projectId, trigger: 'manual', config: cfg as unknown as Record<string, unknown> });
     return c.json({ run: runJson(r.run), created: r.created }, r.created ? 201 : 200);
