@@ -1,6 +1,7 @@
 // One simulation of the whole loop, through the public REST API only:
 //   1. start the service (sim/service.ts) on a fresh data directory, create a project and key (admin CLI), set
-//      the project's schedule (a run every `eventsPerRun` feedback events) and training config over the API;
+//      the project's training config (PUT /v1/config/training) and schedule (a run every `eventsPerRun`
+//      feedback events; sim/project-config.ts);
 //   2. measure the base policy (version 1) on the evaluation prompts;
 //   3. repeat until `maxEvents` events or `maxWallS` seconds: the users play `eventsPerRun` events on the live
 //      policy, the scheduler notices and queues a run, the worker trains (RM → SFT → PPO → gate → publish);
@@ -45,6 +46,8 @@ export interface SimConfig {
   training: TrainingOverrides;
   /** Extra environment for the service process. */
   serviceEnv?: Record<string, string>;
+  /** Run the worker as its own process (`npm run worker`) beside `npm start`, instead of in-process. */
+  separateWorker?: boolean;
   seed: number;
   /** Scratch directory; a fresh temporary one when absent. Removed at the end unless `keepData`. */
   dataDir?: string;
@@ -116,7 +119,7 @@ export function metric(obj: Record<string, unknown> | null | undefined, keys: re
 }
 
 /** Names the worker may record the gate's KL of the candidate to the reference (base) policy under. */
-export const KL_KEYS = ['gate/kl_to_ref', 'gate/kl', 'eval/kl_to_ref', 'eval/kl', 'kl_to_ref', 'kl_to_base', 'candidate/kl_to_ref', 'objective/kl'];
+export const KL_KEYS = ['gate/candidate_kl', 'gate/kl_to_ref', 'gate/kl', 'eval/kl_to_ref', 'eval/kl', 'kl_to_ref', 'kl_to_base', 'candidate/kl_to_ref', 'objective/kl'];
 /** ... and the reward model's accuracy on held-out pairs. */
 export const RM_ACCURACY_KEYS = ['rm/heldout_accuracy', 'rm/held_out_accuracy', 'rm/accuracy', 'rm/eval_accuracy', 'eval/rm_accuracy'];
 
@@ -133,13 +136,14 @@ export async function runSimulation(cfg: SimConfig): Promise<SimResult> {
   log(`[sim] preference ${preference.name}: ${preference.description}`);
   log(`[sim] ${prompts.feedback.length} feedback prompts, ${prompts.evaluation.length} evaluation prompts; data in ${dataDir}`);
 
-  const service = await startService({ dataDir, baseModelDir: cfg.baseModelDir, env: cfg.serviceEnv });
+  const service = await startService({ dataDir, baseModelDir: cfg.baseModelDir, env: cfg.serviceEnv, separateWorker: cfg.separateWorker });
   try {
-    const { key } = await createProjectAndKey(service.dbPath, `sim-${preference.name}`);
+    const { key, projectId } = await createProjectAndKey(service.dbPath, `sim-${preference.name}`);
     const client = new PrefloopClient(service.url, key);
-    await configureProject(client, { minNewFeedback: cfg.eventsPerRun, training: cfg.training });
+    await configureProject(client, service.dbPath, projectId, { minNewFeedback: cfg.eventsPerRun, training: cfg.training });
     log(`[sim] service on ${service.url} (log ${service.logPath}); project sim-${preference.name}: a run every ${cfg.eventsPerRun} events`);
 
+    await client.livePolicy(); // registers version 1 = the base model (the API does it on first use)
     const evalCfg: EvalConfig = { ...cfg.eval, seed: cfg.seed };
     const base: Samples = await sample(client, labeler, 1, prompts.evaluation, evalCfg);
     const baseMean = base.scores.reduce((a, b) => a + b, 0) / base.scores.length;

@@ -19,6 +19,9 @@ export interface ServiceOptions {
   env?: Record<string, string>;
   /** How long to wait for "ready" (ms). */
   startTimeoutMs?: number;
+  /** Also start `npm run worker` (worker/main.ts) as its own process on the same database, for when the API
+   *  process does not run one in-process. */
+  separateWorker?: boolean;
 }
 
 export interface Service {
@@ -52,6 +55,9 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     PREFLOOP_RATE_LIMIT_RPS: '0',
     // Follow a newly published policy quickly (the default 2 s would only add latency to each measurement).
     PREFLOOP_POLICY_POLL_MS: '250',
+    // Notice the feedback threshold within a second (default tick: 60 s) and claim queued runs promptly.
+    PREFLOOP_SCHEDULER_TICK_MS: '1000',
+    PREFLOOP_WORKER_POLL_MS: '250',
     ...o.env,
   };
   const child = node(['api/main.ts'], env);
@@ -76,6 +82,27 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     });
   });
 
+  let worker: ChildProcess | undefined;
+  if (o.separateWorker) {
+    worker = node(['worker/main.ts'], env);
+    worker.stdout!.pipe(log, { end: false });
+    worker.stderr!.pipe(log, { end: false });
+  }
+  // If this process dies first, take the service down with it (no orphaned servers holding the data dir).
+  const killAll = () => {
+    child.kill('SIGKILL');
+    worker?.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
+  const stopChild = async (p: ChildProcess) => {
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill('SIGTERM');
+    const t = setTimeout(() => p.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(t);
+  };
+
   return {
     url,
     adminKey,
@@ -83,12 +110,8 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     logPath,
     child,
     async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(t);
+      await Promise.all([stopChild(child), ...(worker ? [stopChild(worker)] : [])]);
+      process.removeListener('exit', killAll);
       log.end();
     },
   };
