@@ -28,6 +28,11 @@ export const pastKeyName = (layer: number) => `past_key_values.${layer}.key`;
 export const pastValueName = (layer: number) => `past_key_values.${layer}.value`;
 export const presentKeyName = (layer: number) => `present.${layer}.key`;
 export const presentValueName = (layer: number) => `present.${layer}.value`;
+// The decode-step variant the sampler derives at load time (shared/sampling/step-graph.ts): same inputs, but
+// instead of present.{i}.* it returns only the fed tokens' key/value, float32 [batch, nHead, seq, headDim].
+// Not an artifact format: policy.onnx files always follow the contract above.
+export const stepKeyName = (layer: number) => `step.${layer}.key`;
+export const stepValueName = (layer: number) => `step.${layer}.value`;
 
 export const METADATA_KEYS = {
   config: 'prefloop.config',

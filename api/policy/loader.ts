@@ -6,7 +6,7 @@ import { Tensor } from 'onnxruntime-common';
 import { artifactFileUri, type ArtifactStore } from '../../shared/artifact-store';
 import { bytesToHex } from '../../shared/hash';
 import { headDim, parseModelConfig, type ModelConfig } from '../../shared/model-config';
-import { ARTIFACT_FILES, POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName } from '../../shared/policy-io';
+import { ARTIFACT_FILES, POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName, stepKeyName } from '../../shared/policy-io';
 import { GenerationEngine } from '../../shared/sampling';
 import { Tokenizer } from '../../shared/tokenizer';
 import type { LoadedSession, OnnxRuntimePort } from './onnx-runtime';
@@ -105,6 +105,7 @@ async function smokeTest(session: LoadedSession, c: ModelConfig, tok: Tokenizer)
   if (!logits || logits.dims.join() !== [1, S, c.vocabSize].join()) throw new Error(`logits dims ${logits?.dims} (expected 1,${S},${c.vocabSize})`);
   const data = logits.data as Float32Array;
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) throw new Error('logits are not finite');
-  const present = out[presentKeyName(c.nLayer - 1)];
+  // With no past, a step graph's step.{i}.* (the runtime may serve one: step-graph.ts) equals present.{i}.*.
+  const present = out[presentKeyName(c.nLayer - 1)] ?? out[stepKeyName(c.nLayer - 1)];
   if (!present || present.dims.join() !== [1, c.nHead, S, headDim(c)].join()) throw new Error(`present dims ${present?.dims}`);
 }

@@ -8,13 +8,18 @@ import { ReferenceSession } from './reference-session';
 
 const tok = Tokenizer.byteLevel();
 const config: ModelConfig = { vocabSize: tok.vocabSize, contextLength: 48, nLayer: 2, nHead: 2, dModel: 8, mlpRatio: 4, layerNormEps: 1e-5 };
-const session = (extra: Partial<ConstructorParameters<typeof ReferenceSession>[0]> = {}) =>
-  new ReferenceSession({ vocabSize: tok.vocabSize, nLayer: 2, nHead: 2, headDim: 4, ...extra });
-const engine = (s = session(), maxBatchRows?: number) => new GenerationEngine(s, { config, tokenizer: tok, maxBatchRows });
-
 const base: GenerateRequest = { prompt: 'Once upon a time', maxTokens: 12, temperature: 1, seed: 7 };
 
-describe('GenerationEngine', () => {
+// Both kinds of session: the contract graph (present = whole cache) and the step graph (new tokens only).
+describe.each([{ stepOutputs: false }, { stepOutputs: true }])('GenerationEngine (step graph: $stepOutputs)', ({ stepOutputs }) => {
+  const session = (extra: Partial<ConstructorParameters<typeof ReferenceSession>[0]> = {}) =>
+    new ReferenceSession({ vocabSize: tok.vocabSize, nLayer: 2, nHead: 2, headDim: 4, stepOutputs, ...extra });
+  const engine = (s = session(), maxBatchRows?: number) => new GenerationEngine(s, { config, tokenizer: tok, maxBatchRows });
+
+  it('uses the step outputs exactly when the session has them', () => {
+    expect(engine().usesStepGraph).toBe(stepOutputs);
+  });
+
   it('same seed gives the same output; another seed another output', async () => {
     const a = await engine().generate(base);
     const b = await engine().generate(base);
@@ -56,6 +61,14 @@ describe('GenerationEngine', () => {
     expect(a.sequences[0].tokenIds).toEqual((await engine().generate({ ...base, maxTokens: 30 })).sequences[0].tokenIds);
     expect(b.sequences[0].tokenIds).toEqual((await engine().generate({ ...base, prompt: 'late arrival', seed: 3, maxTokens: 10 })).sequences[0].tokenIds);
     expect(e.stats.rebuilds).toBeGreaterThanOrEqual(3); // first joins, second joins, second leaves
+  });
+
+  it('keeps one cache: the past fed is the longest row rounded up to 16 columns, not one more column per step', async () => {
+    const s = session();
+    const r = await engine(s).generate(base); // 17 prompt tokens with BOS, 12 generated: rows of 17..28 tokens
+    expect(r.promptIds).toHaveLength(17);
+    expect(s.pastLengths[0]).toBe(0); // prefill
+    expect(new Set(s.pastLengths.slice(1))).toEqual(new Set([32]));
   });
 
   it('respects maxBatchRows: extra requests wait and still finish', async () => {
@@ -125,7 +138,7 @@ describe('GenerationEngine', () => {
   it('a failing session rejects the affected requests and the engine keeps serving', async () => {
     const s = session();
     let failNext = true;
-    const flaky = { run: (f: Parameters<typeof s.run>[0]) => (failNext ? ((failNext = false), Promise.reject(new Error('boom'))) : s.run(f)) };
+    const flaky = { outputNames: s.outputNames, run: (f: Parameters<typeof s.run>[0]) => (failNext ? ((failNext = false), Promise.reject(new Error('boom'))) : s.run(f)) };
     const e = new GenerationEngine(flaky, { config, tokenizer: tok });
     await expect(e.generate(base)).rejects.toThrow('boom');
     expect((await e.generate(base)).sequences[0].tokenIds).toHaveLength(12);

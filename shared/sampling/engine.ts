@@ -4,26 +4,31 @@
 // decodes every live sequence together: the n sequences of a request and all concurrent requests advance in
 // one session.run per step (continuous batching: requests join at step boundaries, finished ones leave).
 //
-// Layout of the running batch (the ONNX contract in shared/policy-io.ts): every row's real tokens are
-// right-aligned in the KV cache, left padding is masked by attention_mask, and position_ids are explicit, so
-// rows of different lengths share one past tensor [rows, nHead, past, headDim]. Joining or leaving rebuilds
-// the cache (one copy); steps without membership change feed the `present` outputs straight back as `past`.
-// A prompt is prefilled once (batch 1, no padding) and its KV replicated to its n rows.
+// The KV cache lives in the engine (kv-cache.ts), one row per sequence, tokens left-aligned and the unused
+// tail of each row masked by attention_mask, position_ids explicit (the ONNX contract in shared/policy-io.ts).
+// Each run returns the new tokens' key/value, which are written into the rows in place: with a step graph
+// (step-graph.ts; the session lists `step.{i}.*` among its outputNames) a run returns only those, otherwise
+// they are read out of the contract's `present` outputs (same results, but the runtime copies the whole cache
+// out on every run). A prompt is prefilled once (requests with prompts of equal length together) and its KV
+// copied to its n rows; a leaving row's slot is filled by moving the last row into it. No step copies the cache.
 //
 // Determinism: each sequence draws from its own RNG stream (request seed, sequence index), so a request's text
 // does not depend on what else is in the batch (up to float rounding of batched matmuls, which does not move
 // a sampled token except on a knife-edge).
 import { Tensor, type InferenceSession } from 'onnxruntime-common';
 import { headDim as headDimOf, type ModelConfig } from '../model-config';
-import { POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName, presentValueName } from '../policy-io';
+import { POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName, presentValueName, stepKeyName, stepValueName } from '../policy-io';
 import { IncrementalDecoder } from './detokenize';
+import { KvCache } from './kv-cache';
 import { Xoshiro128, randomSeed } from './rng';
 import { sampleToken, type SamplingParams } from './sample';
 import { StopMatcher } from './stop';
 
 /** What the engine needs from a session: `run` of onnxruntime's InferenceSession (node, web or a test double). */
 export interface PolicySession {
-  run(feeds: InferenceSession.FeedsType): Promise<InferenceSession.ReturnType>;
+  run(feeds: InferenceSession.FeedsType, fetches?: InferenceSession.FetchesType): Promise<InferenceSession.ReturnType>;
+  /** The graph's outputs; a session whose outputs include `step.0.key` runs the step graph (step-graph.ts). */
+  readonly outputNames?: readonly string[];
 }
 
 /** What the engine needs from a tokenizer (shared/tokenizer.ts provides it). */
@@ -127,7 +132,7 @@ interface Row {
   p: Pending;
   index: number;
   rng: Xoshiro128;
-  /** Tokens already in the KV cache (prompt + fed generated tokens). */
+  /** Tokens already in the KV cache (prompt + fed generated tokens); the row's cache columns 0..realLen-1. */
   realLen: number;
   /** Last sampled token, fed at position realLen in the next step. */
   next: number;
@@ -137,8 +142,6 @@ interface Row {
   decoder: IncrementalDecoder;
   stop: StopMatcher;
   done: boolean;
-  /** KV source for a row about to (re)join the batch: tensor arrays and the row within them. */
-  kv: { keys: Float32Array[]; values: Float32Array[]; row: number; len: number } | null;
 }
 
 export class GenerationEngine {
@@ -148,11 +151,12 @@ export class GenerationEngine {
   private readonly maxRows: number;
   private readonly addBos: boolean;
   private readonly queue: Pending[] = [];
+  /** The running batch; rows[r] owns cache row r. */
   private rows: Row[] = [];
-  /** Current batch cache: per layer [rows, nHead, pastLen, headDim]. */
-  private pastK: Tensor[] = [];
-  private pastV: Tensor[] = [];
-  private pastLen = 0;
+  private readonly cache: KvCache;
+  /** Output names holding the fed tokens' key/value per layer (step graph), or the contract's present names. */
+  private readonly kvNames: { keys: string[]; values: string[]; step: boolean };
+  private readonly fetches: string[];
   private running: Promise<void> | null = null;
 
   constructor(
@@ -163,6 +167,19 @@ export class GenerationEngine {
     this.hd = headDimOf(opts.config);
     this.maxRows = opts.maxBatchRows ?? 64;
     this.addBos = opts.addBos ?? opts.tokenizer.bosId !== undefined;
+    this.cache = new KvCache(this.cfg.nLayer, this.cfg.nHead, this.hd, this.cfg.contextLength);
+    const layers = range(this.cfg.nLayer);
+    const step = session.outputNames?.includes(stepKeyName(0)) ?? false;
+    this.kvNames = step
+      ? { keys: layers.map(stepKeyName), values: layers.map(stepValueName), step }
+      : { keys: layers.map(presentKeyName), values: layers.map(presentValueName), step };
+    const hasValues = session.outputNames ? session.outputNames.includes(POLICY_OUTPUTS.values) : true;
+    this.fetches = [POLICY_OUTPUTS.logits, ...(hasValues ? [POLICY_OUTPUTS.values] : []), ...layers.flatMap((l) => [this.kvNames.keys[l], this.kvNames.values[l]])];
+  }
+
+  /** True when the session runs the step graph (runs return only the new tokens' key/value). */
+  get usesStepGraph(): boolean {
+    return this.kvNames.step;
   }
 
   /** Prompt ids for a text prompt, as generate() will feed them (for validation and token counts). */
@@ -225,10 +242,10 @@ export class GenerationEngine {
   private async loop(): Promise<void> {
     for (;;) {
       try {
-        const joined = await this.admit();
-        const left = this.rows.some((r) => r.done || r.p.failed || r.p.req.signal?.aborted);
-        if (joined.length || left) this.rebuild(joined);
+        this.leave();
+        await this.admit();
         if (this.rows.length === 0) {
+          this.cache.clear();
           if (this.queue.length === 0) return;
           continue;
         }
@@ -236,18 +253,41 @@ export class GenerationEngine {
       } catch (e) {
         // A fault outside session.run (a callback, a tokenizer that cannot decode an id): fail the running
         // requests rather than leave them waiting forever, and start the next batch from a clean state.
-        for (const row of this.rows) this.fail(row.p, e);
-        this.rows = [];
-        this.pastK = [];
-        this.pastV = [];
-        this.pastLen = 0;
+        this.failAll(e);
       }
     }
   }
 
-  /** Step boundary: prefill the waiting requests that fit, sample their first tokens, return rows that go on. */
-  private async admit(): Promise<Row[]> {
-    let free = this.maxRows - this.rows.filter((r) => !r.done).length;
+  private failAll(e: unknown): void {
+    for (const row of this.rows) this.fail(row.p, e);
+    this.rows = [];
+    this.cache.clear();
+  }
+
+  /** Step boundary: drops finished, failed and aborted rows, filling each hole with the last row. */
+  private leave(): void {
+    let changed = false;
+    for (let i = 0; i < this.rows.length; ) {
+      const row = this.rows[i];
+      if (row.p.req.signal?.aborted && !row.p.failed) this.fail(row.p, abortError());
+      if (!row.done && !row.p.failed) {
+        i++;
+        continue;
+      }
+      changed = true;
+      const last = this.rows.length - 1;
+      if (i !== last) {
+        this.cache.moveRow(last, i, this.rows[last].realLen);
+        this.rows[i] = this.rows[last];
+      }
+      this.rows.pop();
+    }
+    if (changed) this.stats.rebuilds++;
+  }
+
+  /** Step boundary: prefills the waiting requests that fit, samples their first tokens, adds the rows that go on. */
+  private async admit(): Promise<void> {
+    let free = this.maxRows - this.rows.length;
     const batch: Pending[] = [];
     while (this.queue.length && this.queue[0].n <= free) {
       const p = this.queue.shift()!;
@@ -258,22 +298,21 @@ export class GenerationEngine {
       free -= p.n;
       batch.push(p);
     }
-    if (!batch.length) return [];
+    if (!batch.length) return;
     // Prompts of equal length prefill together (no padding needed); others one group each.
     const groups = new Map<number, Pending[]>();
     for (const p of batch) groups.set(p.promptIds.length, [...(groups.get(p.promptIds.length) ?? []), p]);
-    const joined: Row[] = [];
     for (const [len, group] of groups) {
       try {
-        joined.push(...(await this.prefill(group, len)));
+        await this.prefill(group, len);
       } catch (e) {
         for (const p of group) this.fail(p, e);
       }
     }
-    return joined;
+    this.stats.rebuilds++;
   }
 
-  private async prefill(group: Pending[], len: number): Promise<Row[]> {
+  private async prefill(group: Pending[], len: number): Promise<void> {
     const g = group.length;
     const ids = new BigInt64Array(g * len);
     const pos = new BigInt64Array(g * len);
@@ -288,14 +327,12 @@ export class GenerationEngine {
       feeds[pastKeyName(l)] = new Tensor('float32', empty, [g, this.cfg.nHead, 0, this.hd]);
       feeds[pastValueName(l)] = new Tensor('float32', empty, [g, this.cfg.nHead, 0, this.hd]);
     }
-    const out = await this.session.run(feeds);
+    const out = await this.session.run(feeds, this.fetches);
     this.stats.prefills++;
     const logits = out[POLICY_OUTPUTS.logits].data as Float32Array;
     const values = out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined;
-    const keys = range(this.cfg.nLayer).map((l) => out[presentKeyName(l)].data as Float32Array);
-    const vals = range(this.cfg.nLayer).map((l) => out[presentValueName(l)].data as Float32Array);
     const V = this.cfg.vocabSize;
-    const rows: Row[] = [];
+    const joining: { row: Row; src: number }[] = [];
     group.forEach((p, r) => {
       for (let i = 0; i < p.n; i++) {
         const row: Row = {
@@ -310,59 +347,75 @@ export class GenerationEngine {
           decoder: new IncrementalDecoder((x) => this.opts.tokenizer.decode(x)),
           stop: new StopMatcher(p.stop),
           done: false,
-          kv: { keys, values: vals, row: r, len },
         };
         this.accept(row, logits, (r * len + len - 1) * V, values ? values[r * len + len - 1] : undefined);
-        if (!row.done) rows.push(row);
+        if (!row.done) joining.push({ row, src: r });
       }
     });
-    return rows;
+    if (!joining.length) return;
+    const B = this.rows.length + joining.length;
+    this.cache.reserve(B, Math.max(len, ...this.rows.map((r) => r.realLen)), this.rows.map((r) => r.realLen));
+    const first = this.rows.length;
+    for (let l = 0; l < this.cfg.nLayer; l++) {
+      const k = out[this.kvNames.keys[l]].data as Float32Array;
+      const v = out[this.kvNames.values[l]].data as Float32Array;
+      joining.forEach(({ src }, j) => this.cache.write(l, k, v, src, len, 0, len, first + j, 0));
+    }
+    for (const { row } of joining) this.rows.push(row);
   }
 
   /** One decode step for every row in the batch. */
   private async step(): Promise<void> {
-    const B = this.rows.length;
-    const P = this.pastLen;
+    const rows = this.rows;
+    const B = rows.length;
+    let longest = 0;
+    for (const row of rows) if (row.realLen > longest) longest = row.realLen;
+    this.cache.reserve(B, longest, rows.map((r) => r.realLen));
+    const P = this.cache.cols;
     const ids = new BigInt64Array(B);
     const pos = new BigInt64Array(B);
     const mask = new BigInt64Array(B * (P + 1));
-    this.rows.forEach((row, r) => {
+    for (let r = 0; r < B; r++) {
+      const row = rows[r];
       ids[r] = BigInt(row.next);
       pos[r] = BigInt(row.realLen);
-      mask.fill(1n, r * (P + 1) + (P - row.realLen), (r + 1) * (P + 1));
-    });
+      mask.fill(1n, r * (P + 1), r * (P + 1) + row.realLen);
+      mask[r * (P + 1) + P] = 1n;
+    }
+    const past = this.cache.past(B);
     const feeds: Record<string, Tensor> = {
       [POLICY_INPUTS.inputIds]: new Tensor('int64', ids, [B, 1]),
       [POLICY_INPUTS.attentionMask]: new Tensor('int64', mask, [B, P + 1]),
       [POLICY_INPUTS.positionIds]: new Tensor('int64', pos, [B, 1]),
     };
     for (let l = 0; l < this.cfg.nLayer; l++) {
-      feeds[pastKeyName(l)] = this.pastK[l];
-      feeds[pastValueName(l)] = this.pastV[l];
+      feeds[pastKeyName(l)] = past.keys[l];
+      feeds[pastValueName(l)] = past.values[l];
     }
     let out: InferenceSession.ReturnType;
     try {
-      out = await this.session.run(feeds);
+      out = await this.session.run(feeds, this.fetches);
     } catch (e) {
-      for (const row of this.rows) this.fail(row.p, e);
-      this.rows = [];
-      this.pastK = [];
-      this.pastV = [];
-      this.pastLen = 0;
+      this.failAll(e);
       return;
     }
     this.stats.steps++;
     this.stats.rowSteps += B;
-    this.pastK = range(this.cfg.nLayer).map((l) => out[presentKeyName(l)] as Tensor);
-    this.pastV = range(this.cfg.nLayer).map((l) => out[presentValueName(l)] as Tensor);
-    this.pastLen = P + 1;
+    // The fed token's key/value: the only position of a step output, the last of a present output.
+    const srcLen = this.kvNames.step ? 1 : P + 1;
+    for (let l = 0; l < this.cfg.nLayer; l++) {
+      const k = out[this.kvNames.keys[l]].data as Float32Array;
+      const v = out[this.kvNames.values[l]].data as Float32Array;
+      for (let r = 0; r < B; r++) this.cache.write(l, k, v, r, srcLen, srcLen - 1, 1, r, rows[r].realLen);
+    }
     const logits = out[POLICY_OUTPUTS.logits].data as Float32Array;
     const values = out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined;
     const V = this.cfg.vocabSize;
-    this.rows.forEach((row, r) => {
+    for (let r = 0; r < B; r++) {
+      const row = rows[r];
       row.realLen++;
       if (!row.p.failed) this.accept(row, logits, r * V, values?.[r]);
-    });
+    }
   }
 
   /** Samples the row's next token from its logits and decides whether the sequence ends here. */
@@ -412,52 +465,6 @@ export class GenerationEngine {
     if (p.failed) return;
     p.failed = true;
     p.reject(e);
-  }
-
-  /**
-   * Rebuilds the batch cache after rows left or joined: kept rows copy their last realLen positions out of the
-   * current cache, joined rows out of their prefill output; the new past length is the longest row (all
-   * right-aligned, so columns that were padding for every row disappear).
-   */
-  private rebuild(joined: Row[]): void {
-    for (const row of this.rows) {
-      if (row.p.req.signal?.aborted && !row.p.failed) this.fail(row.p, abortError());
-    }
-    const curK = this.pastK.map((t) => t.data as Float32Array);
-    const curV = this.pastV.map((t) => t.data as Float32Array);
-    const kept: Row[] = [];
-    this.rows.forEach((row, r) => {
-      if (row.done || row.p.failed) return;
-      row.kv = { keys: curK, values: curV, row: r, len: this.pastLen };
-      kept.push(row);
-    });
-    const rows = [...kept, ...joined];
-    const P = rows.reduce((m, r) => Math.max(m, r.realLen), 0);
-    const H = this.cfg.nHead;
-    const D = this.hd;
-    const B = rows.length;
-    this.pastK = [];
-    this.pastV = [];
-    for (let l = 0; l < this.cfg.nLayer; l++) {
-      const k = new Float32Array(B * H * P * D);
-      const v = new Float32Array(B * H * P * D);
-      rows.forEach((row, r) => {
-        const src = row.kv!;
-        const n = row.realLen * D;
-        for (let h = 0; h < H; h++) {
-          const from = ((src.row * H + h) * src.len + (src.len - row.realLen)) * D;
-          const to = ((r * H + h) * P + (P - row.realLen)) * D;
-          k.set(src.keys[l].subarray(from, from + n), to);
-          v.set(src.values[l].subarray(from, from + n), to);
-        }
-      });
-      this.pastK.push(new Tensor('float32', k, [B, H, P, D]));
-      this.pastV.push(new Tensor('float32', v, [B, H, P, D]));
-    }
-    for (const row of rows) row.kv = null;
-    this.rows = rows;
-    this.pastLen = P;
-    this.stats.rebuilds++;
   }
 }
 

@@ -4,8 +4,9 @@
 // entries. Any slip in the sampler's batching (wrong row, shifted cache, unmasked padding, wrong position)
 // changes the logits, so tests can compare batched against solo runs without onnxruntime. It also checks the
 // contract itself and throws on a violation (position_ids not matching the attended history, bad shapes).
+// With `stepOutputs` it plays the step graph (step-graph.ts) instead: step.{i}.* hold only the fed tokens.
 import { Tensor, type InferenceSession } from 'onnxruntime-common';
-import { POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName, presentValueName } from '../policy-io';
+import { POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName, presentValueName, stepKeyName, stepValueName } from '../policy-io';
 import type { PolicySession } from './engine';
 
 export interface ReferenceSessionOptions {
@@ -20,12 +21,22 @@ export interface ReferenceSessionOptions {
   scale?: number;
   /** Artificial latency per run in ms (lets tests have requests overlap). */
   delayMs?: number;
+  /** Return step.{i}.* (the fed tokens' key/value) instead of present.{i}.*, as the step graph does. */
+  stepOutputs?: boolean;
 }
 
 export class ReferenceSession implements PolicySession {
   runs = 0;
   batchSizes: number[] = [];
-  constructor(private readonly o: ReferenceSessionOptions) {}
+  /** Past lengths fed per run (the cache the sampler keeps). */
+  pastLengths: number[] = [];
+  readonly outputNames: readonly string[];
+  constructor(private readonly o: ReferenceSessionOptions) {
+    const kv = Array.from({ length: o.nLayer }, (_, l) =>
+      o.stepOutputs ? [stepKeyName(l), stepValueName(l)] : [presentKeyName(l), presentValueName(l)],
+    ).flat();
+    this.outputNames = [POLICY_OUTPUTS.logits, POLICY_OUTPUTS.values, ...kv];
+  }
 
   async run(feeds: InferenceSession.FeedsType): Promise<InferenceSession.ReturnType> {
     this.runs++;
@@ -38,6 +49,7 @@ export class ReferenceSession implements PolicySession {
     const { nLayer, nHead, headDim: D, vocabSize: V } = this.o;
     const pastK = feeds[pastKeyName(0)] as Tensor;
     const P = pastK.dims[2];
+    this.pastLengths.push(P);
     if (mask.dims[0] !== B || mask.dims[1] !== P + S) throw new Error(`attention_mask dims ${mask.dims} for past ${P} + seq ${S}`);
     const T = P + S;
     const presentK: Float32Array[] = [];
@@ -93,8 +105,18 @@ export class ReferenceSession implements PolicySession {
       [POLICY_OUTPUTS.values]: new Tensor('float32', values, [B, S]),
     };
     for (let l = 0; l < nLayer; l++) {
-      out[presentKeyName(l)] = new Tensor('float32', presentK[l], [B, nHead, T, D]);
-      out[presentValueName(l)] = new Tensor('float32', presentV[l], [B, nHead, T, D]);
+      if (this.o.stepOutputs) {
+        const tail = (x: Float32Array) => {
+          const y = new Float32Array(B * nHead * S * D);
+          for (let bh = 0; bh < B * nHead; bh++) y.set(x.subarray((bh * T + P) * D, (bh * T + T) * D), bh * S * D);
+          return new Tensor('float32', y, [B, nHead, S, D]);
+        };
+        out[stepKeyName(l)] = tail(presentK[l]);
+        out[stepValueName(l)] = tail(presentV[l]);
+      } else {
+        out[presentKeyName(l)] = new Tensor('float32', presentK[l], [B, nHead, T, D]);
+        out[presentValueName(l)] = new Tensor('float32', presentV[l], [B, nHead, T, D]);
+      }
     }
     return out;
   }

@@ -28,18 +28,20 @@ export interface SampledToken {
  */
 export function sampleToken(logits: Float32Array, offset: number, vocab: number, p: SamplingParams, u: number): SampledToken {
   const t = p.temperature > 0 ? p.temperature : 1;
+  const invT = 1 / t;
   let max = -Infinity;
   for (let i = 0; i < vocab; i++) if (logits[offset + i] > max) max = logits[offset + i];
-  // probs[i] = exp((l_i - max) / t), unnormalised
-  const probs = new Float64Array(vocab);
+  // probs[i] = exp((l_i - max) / t), unnormalised. One scratch buffer for every call: this runs once per sequence
+  // per step, and a fresh array each time was a large share of the sampler's garbage.
+  const probs = scratch(vocab);
   let sum = 0;
   for (let i = 0; i < vocab; i++) {
-    const e = Math.exp((logits[offset + i] - max) / t);
+    const e = Math.exp((logits[offset + i] - max) * invT);
     probs[i] = e;
     sum += e;
   }
   const logZ = Math.log(sum);
-  const logprobOf = (id: number) => (logits[offset + id] - max) / t - logZ;
+  const logprobOf = (id: number) => (logits[offset + id] - max) * invT - logZ;
 
   if (p.temperature === 0) {
     let best = 0;
@@ -78,6 +80,12 @@ export function sampleToken(logits: Float32Array, offset: number, vocab: number,
   for (const i of cand) mass += probs[i];
   const id = walk(probs, cand, u * mass, cand.length);
   return { id, logprob: logprobOf(id) };
+}
+
+let scratchBuf = new Float64Array(0);
+function scratch(n: number): Float64Array {
+  if (scratchBuf.length < n) scratchBuf = new Float64Array(n);
+  return scratchBuf.length === n ? scratchBuf : scratchBuf.subarray(0, n);
 }
 
 /** Inverse CDF: first index whose cumulative mass exceeds `target` (over `order` if given, else 0..n-1). */

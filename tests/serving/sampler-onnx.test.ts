@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeRandomPolicy, type RandomPolicy } from '../../bench/random-policy';
 import { ortSessionOptions } from '../../shared/onnx-session';
 import { GenerationEngine } from '../../shared/sampling';
+import { deriveStepGraph } from '../../shared/sampling/step-graph';
 import { Tokenizer } from '../../shared/tokenizer';
 import { generate as workerGenerate } from '../../worker/onnx/policy-session';
 
@@ -16,15 +17,19 @@ const tok = Tokenizer.byteLevel();
 let dir: string;
 let policy: RandomPolicy;
 let session: ort.InferenceSession;
+let stepSession: ort.InferenceSession;
 const engine = () => new GenerationEngine(session, { config: policy.config, tokenizer: tok });
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'prefloop-sampler-'));
   policy = await writeRandomPolicy(join(dir, 'p'), 11);
-  session = await ort.InferenceSession.create(readFileSync(join(policy.dir, 'policy.onnx')), ortSessionOptions());
+  const bytes = readFileSync(join(policy.dir, 'policy.onnx'));
+  session = await ort.InferenceSession.create(bytes, ortSessionOptions());
+  stepSession = await ort.InferenceSession.create(deriveStepGraph(bytes)!, ortSessionOptions());
 });
 afterAll(async () => {
   await session?.release();
+  await stepSession?.release();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -55,5 +60,26 @@ describe('GenerationEngine on onnxruntime-node', () => {
       expect(s.values.length).toBe(s.tokenIds.length);
       expect(s.logprobs.every((x) => Number.isFinite(x) && x <= 0)).toBe(true);
     }
+  });
+
+  it('the step graph (only new key/values out) samples exactly what the contract graph samples, batched and solo', async () => {
+    const stepEngine = new GenerationEngine(stepSession, { config: policy.config, tokenizer: tok });
+    expect(stepEngine.usesStepGraph).toBe(true);
+    expect(engine().usesStepGraph).toBe(false);
+    const reqs = [
+      { prompt: 'Once upon a time', maxTokens: 40, temperature: 0.8, topK: 40, seed: 3, n: 2 },
+      { prompt: 'A much longer prompt that makes the rows of the batch differ in length', maxTokens: 20, temperature: 1, seed: 4 },
+      { prompt: 'Hi', maxTokens: 33, temperature: 0, seed: 5 },
+    ];
+    const viaStep = await Promise.all(reqs.map((r) => stepEngine.generate(r)));
+    for (let i = 0; i < reqs.length; i++) {
+      const alone = await engine().generate(reqs[i]);
+      expect(viaStep[i].sequences.map((s) => s.tokenIds)).toEqual(alone.sequences.map((s) => s.tokenIds));
+      for (let j = 0; j < alone.sequences.length; j++) {
+        alone.sequences[j].logprobs.forEach((lp, t) => expect(viaStep[i].sequences[j].logprobs[t]).toBeCloseTo(lp, 4));
+        alone.sequences[j].values.forEach((v, t) => expect(viaStep[i].sequences[j].values[t]).toBeCloseTo(v, 4));
+      }
+    }
+    expect(stepEngine.stats.rowSteps / stepEngine.stats.steps).toBeGreaterThan(2);
   });
 });
