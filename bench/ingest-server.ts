@@ -1,5 +1,10 @@
-// Child process of bench/ingest.ts: the real API (startServer) on a fresh database, rate limit off, so the load
-// generator in the parent and the server each get a core. Prints one JSON line {url} when ready.
+// Child process of bench/ingest.ts: the real API (startServer) on a fresh database, rate limit off. Prints one JSON
+// line {url} when ready, then answers the parent's messages: 'cpu' (CPU time used so far), 'stop', and, when
+// BENCH_CPU_PROF names a directory, {profile: name} / {profile: null} to start / stop a V8 CPU profile of one phase
+// (written as <dir>/<name>.cpuprofile, for chrome://inspect or any .cpuprofile viewer).
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { startServer } from '../api/server';
 
 const server = await startServer({
@@ -8,13 +13,35 @@ const server = await startServer({
   apiKey: process.env.BENCH_KEY!,
   settings: { rateLimit: { requestsPerSecond: 0, burst: 1 } },
 });
+const profileDir = process.env.BENCH_CPU_PROF;
+const inspector = profileDir ? new Session() : undefined;
+if (inspector) {
+  inspector.connect();
+  await inspector.post('Profiler.enable');
+  await inspector.post('Profiler.setSamplingInterval', { interval: 100 });
+}
+let profiling: string | null = null;
+
 process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
-process.on('message', (m) => {
+process.on('message', async (m: unknown) => {
   if (m === 'stop') void server.close().then(() => process.exit(0));
   // CPU time used so far (user + system, µs): the parent divides per-phase differences by requests served, a cost
   // figure that stays meaningful when other processes share the cores.
   if (m === 'cpu') {
     const u = process.cpuUsage();
     process.send!({ cpuUs: u.user + u.system });
+  }
+  if (inspector && typeof m === 'object' && m !== null && 'profile' in m) {
+    const name = (m as { profile: string | null }).profile;
+    if (profiling) {
+      const { profile } = await inspector.post('Profiler.stop');
+      writeFileSync(join(profileDir!, `${profiling}.cpuprofile`), JSON.stringify(profile));
+      profiling = null;
+    }
+    if (name) {
+      await inspector.post('Profiler.start');
+      profiling = name;
+    }
+    process.send!({ profiled: name });
   }
 });

@@ -15,7 +15,7 @@ import { feedback } from '../../shared/schema';
 import { requireScope } from '../auth';
 import type { RegisterRoutes } from '../context';
 import { ApiError, validationError } from '../errors';
-import { eventToRow, loadGenerations, rowToRecord } from '../feedback-events';
+import { bodyHash, eventToRow, loadGenerations, rowToRecord } from '../feedback-events';
 import type { NewFeedbackRow } from '../feedback-writer';
 import { bearerSecurity, decodeCursor, encodeCursor, errorResponses } from './common';
 
@@ -65,7 +65,8 @@ export const registerFeedbackRoutes: RegisterRoutes = (app, ctx) => {
     requireScope(auth, 'ingest');
     const event = c.req.valid('json');
     const gens = await loadGenerations(ctx.db, auth.projectId, [event]);
-    const row = await eventToRow(event, auth.projectId, gens, ctx.clock(), ctx.sha256);
+    const hash = bodyHash(event, ctx.sha256);
+    const row = eventToRow(event, auth.projectId, gens, ctx.clock(), typeof hash === 'string' ? hash : await hash);
     if (row instanceof ApiError) throw row;
     const [outcome] = await ctx.feedbackWriter.write([row], [event.id !== undefined]);
     if (outcome.status === 'conflict') throw idempotencyConflict(row.id);
@@ -94,7 +95,8 @@ export const registerFeedbackRoutes: RegisterRoutes = (app, ctx) => {
     const clientIds: boolean[] = [];
     const rowIndex: number[] = [];
     for (const { index, event } of parsed) {
-      const row = await eventToRow(event, auth.projectId, gens, now, ctx.sha256);
+      const hash = bodyHash(event, ctx.sha256);
+      const row = eventToRow(event, auth.projectId, gens, now, typeof hash === 'string' ? hash : await hash);
       if (row instanceof ApiError) results[index] = { index, status: row.status, error: row.toBody().error };
       else {
         rows.push(row);
