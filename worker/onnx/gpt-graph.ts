@@ -67,8 +67,8 @@ function gelu(g: GraphBuilder, x: string): string {
 }
 
 /**
- * Causal self-attention of block `i` on x [N, d]; concatenates the cache and exposes present key/value
- * when asked. `qkvShape` is the int64 shape [B, S, 3H, hd] computed once per graph.
+ * Causal self-attention of block `i` on x [N, d], over the past cache (when given) and the new keys; exposes
+ * present key/value when asked. `qkvShape` is the int64 shape [B, S, 3H, hd] computed once per graph.
  */
 function attention(g: GraphBuilder, x: string, i: number, c: ModelConfig, bias: string, qkvShape: string, cache: LayerCache): string {
   const p = `h.${i}.attn`;
@@ -79,15 +79,34 @@ function attention(g: GraphBuilder, x: string, i: number, c: ModelConfig, bias: 
   const [q0, k0, v0] = g.nodeMulti('Split', [heads, g.constInt('split', [c.nHead, c.nHead, c.nHead])], { attrs: { axis: 1 }, count: 3 }); // [B, H, S, hd] each
   // Scaling q (S·hd values) is cheaper than scaling the scores (S·T); ORT folds it into the MatMul.
   const q = g.node('Mul', [q0, g.constFloat('scale', [1 / Math.sqrt(c.dModel / c.nHead)])]);
+  if (cache.pastKey && cache.pastValue) {
+    // Attention over past ++ new keys without materialising past ++ new: the scores of the past keys and of the
+    // new keys are computed separately and joined ([B, H, S, past + S] is small), and the weighted sum is split
+    // the same way. Concatenating the cache instead copies all of it on every decode step (it was three
+    // quarters of a batch-32 step). present.{i}.* is still the Concat the contract promises, but nothing in
+    // the attention reads it, so a step graph (shared/sampling/step-graph.ts) can drop it.
+    const present = (x: string, past: string, name?: string) => g.node('Concat', [past, x], { attrs: { axis: 2 }, outputs: name ? [name] : undefined });
+    if (cache.presentKey) present(k0, cache.pastKey, cache.presentKey);
+    if (cache.presentValue) present(v0, cache.pastValue, cache.presentValue);
+    const keysT = (k: string) => g.node('Transpose', [k], { attrs: { perm: [0, 1, 3, 2] } });
+    const scores = g.node('Add', [
+      g.node('Concat', [g.node('MatMul', [q, keysT(cache.pastKey)]), g.node('MatMul', [q, keysT(k0)])], { attrs: { axis: -1 } }),
+      bias,
+    ]); // [B, H, S, past + S]
+    const probs = g.node('Softmax', [scores], { attrs: { axis: -1 } });
+    const pastLen = g.node('Shape', [cache.pastKey], { attrs: { start: 2, end: 3 } }); // [1]
+    const axis = g.constInt('axis_last', [3]);
+    const pPast = g.node('Slice', [probs, g.constInt('zero_1', [0]), pastLen, axis]);
+    const pNew = g.node('Slice', [probs, pastLen, g.constInt('int_max', [2 ** 53 - 1]), axis]);
+    const mixed = g.node('Add', [g.node('MatMul', [pPast, cache.pastValue]), g.node('MatMul', [pNew, v0])]); // [B, H, S, hd]
+    const ctx = g.node('Transpose', [mixed], { attrs: { perm: [0, 2, 1, 3] } }); // [B, S, H, hd]
+    const merged = g.node('Reshape', [ctx, g.constInt('rows_shape', [-1, c.dModel])]); // [N, d]
+    return linear(g, merged, `${p}.c_proj`);
+  }
   let k = k0;
   let v = v0;
-  if (cache.pastKey && cache.pastValue) {
-    k = g.node('Concat', [cache.pastKey, k], { attrs: { axis: 2 }, outputs: cache.presentKey ? [cache.presentKey] : undefined }); // [B, H, T, hd]
-    v = g.node('Concat', [cache.pastValue, v], { attrs: { axis: 2 }, outputs: cache.presentValue ? [cache.presentValue] : undefined });
-  } else {
-    if (cache.presentKey) k = g.node('Identity', [k], { outputs: [cache.presentKey] });
-    if (cache.presentValue) v = g.node('Identity', [v], { outputs: [cache.presentValue] });
-  }
+  if (cache.presentKey) k = g.node('Identity', [k], { outputs: [cache.presentKey] });
+  if (cache.presentValue) v = g.node('Identity', [v], { outputs: [cache.presentValue] });
   const scores = g.node('Add', [g.node('MatMul', [q, g.node('Transpose', [k], { attrs: { perm: [0, 1, 3, 2] } })]), bias]); // [B, H, S, T]
   const probs = g.node('Softmax', [scores], { attrs: { axis: -1 } });
   const ctx = g.node('Transpose', [g.node('MatMul', [probs, v])], { attrs: { perm: [0, 2, 1, 3] } }); // [B, S, H, hd]
