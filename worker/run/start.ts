@@ -2,6 +2,7 @@
 // TF.js backend, the training-run handler under the queue runner, and the scheduler tick timer. `stop()` is
 // graceful: no new claims, the scheduler timer stops, an in-flight run finishes and records its outcome.
 import { hostname } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createClient } from '@libsql/client';
 import { drizzle } from 'drizzle-orm/libsql';
@@ -15,7 +16,8 @@ import { schedulerTick } from '../../shared/scheduler';
 import * as schema from '../../shared/schema';
 import { onTrainingJobFailed, TRAINING_QUEUE, type TrainingQueueDeps } from '../../shared/training-queue';
 import { ensureBackend } from '../backend';
-import { consoleLogger, type Logger, runQueue } from '../queue-runner';
+import { consoleLogger, type JobHandler, type Logger, runQueue } from '../queue-runner';
+import type { AttemptInit, AttemptMessage } from './attempt-thread';
 import type { WorkerEnv } from './env';
 import type { BatchDb } from './publish';
 import { type TrainingJob, trainingRunHandler, type TrainingWorkerDeps } from './training-run';
@@ -27,7 +29,14 @@ export interface StartedWorker {
 
 export async function startWorker(
   env: WorkerEnv,
-  o: { log?: Logger; artifacts?: ArtifactStore; overrides?: Partial<TrainingWorkerDeps> } = {},
+  o: {
+    log?: Logger;
+    artifacts?: ArtifactStore;
+    overrides?: Partial<TrainingWorkerDeps>;
+    /** Run each attempt in this thread instead of a worker thread (only for runs short enough not to starve
+     *  the heartbeat; see attempt-thread.ts). Default false. */
+    inProcess?: boolean;
+  } = {},
 ): Promise<StartedWorker> {
   const log = o.log ?? consoleLogger;
   const backend = await ensureBackend({ prefer: env.PREFLOOP_TF_BACKEND, log: (l) => log('info', l) });
@@ -75,7 +84,12 @@ export async function startWorker(
     ...o.overrides,
   };
   const workerId = env.PREFLOOP_WORKER_ID ?? `${hostname()}:${process.pid}`;
-  const runner = runQueue<TrainingJob>(queue, trainingRunHandler(deps, tick), {
+  const inProcess = trainingRunHandler(deps, tick);
+  const handler: JobHandler<TrainingJob> = async (payload, helpers) => {
+    if (o.inProcess || 'kind' in payload) return inProcess(payload, helpers);
+    return runInThread(env, payload, helpers);
+  };
+  const runner = runQueue<TrainingJob>(queue, handler, {
     workerId,
     concurrency: 1,
     leaseMs: env.PREFLOOP_WORKER_LEASE_MS,
@@ -98,4 +112,27 @@ export async function startWorker(
       log('info', 'worker stopped', { workerId });
     })());
   return { stop, done: runner.done };
+}
+
+/** One attempt in a worker thread (attempt-thread.ts): resolves or rejects as the handler there did. */
+function runInThread(env: WorkerEnv, payload: TrainingJob, helpers: Parameters<JobHandler<TrainingJob>>[1]): Promise<void> {
+  const init: AttemptInit = { env, payload, job: helpers.job };
+  const w = new Worker(new URL('./attempt-thread-boot.mjs', import.meta.url), { workerData: init });
+  const onAbort = () => w.postMessage({ kind: 'abort' });
+  helpers.signal.addEventListener('abort', onAbort, { once: true });
+  return new Promise<void>((resolve, reject) => {
+    let outcome: string | null | undefined;
+    w.on('message', (m: AttemptMessage) => {
+      if (m.kind === 'log') helpers.log(m.level, m.msg, m.fields);
+      else outcome = m.error;
+    });
+    w.once('error', (e) => {
+      outcome ??= e instanceof Error ? (e.stack ?? e.message) : String(e);
+    });
+    w.once('exit', (code) => {
+      helpers.signal.removeEventListener('abort', onAbort);
+      if (outcome === null) resolve();
+      else reject(new Error(outcome ?? `training thread exited with code ${code} before reporting`));
+    });
+  });
 }

@@ -177,6 +177,7 @@ async function executeRun(deps: TrainingWorkerDeps, run: TrainingRun, helpers: J
   const stageDone = (stage: string) => {
     const t = deps.now();
     deps.onStageDone?.(stage, (t - stageT) / 1000, { ...stageInfo });
+    helpers.log('info', 'stage done', { runId: run.id, stage, seconds: (t - stageT) / 1000 });
     stageT = t;
   };
   // Metric writes from synchronous progress callbacks, kept in order.
