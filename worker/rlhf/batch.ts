@@ -11,12 +11,13 @@ export interface Encoded {
   promptLen: number;
 }
 
-/** BOS + prompt + response + EOS, cut from the left of the prompt to `maxLength` (the response is kept whole
- *  when it fits; otherwise its tail). */
+/** BOS + prompt + response + EOS, at most `maxLength` tokens: the prompt loses its oldest tokens first (BOS
+ *  is kept), then the response keeps its tail. */
 export function encodeExample(tok: Tokenizer, prompt: string, response: string, maxLength: number, withEos = true): Encoded {
-  const p = [BOS_ID, ...tok.encode(prompt)];
   const r = [...tok.encode(response), ...(withEos ? [EOS_ID] : [])];
-  return fitLength(p, r, maxLength);
+  // BOS stays first however much of the prompt is cut, as in rollouts (rollout.ts promptIdsFor).
+  const fit = fitLength(tok.encode(prompt), r, maxLength - 1);
+  return { ids: [BOS_ID, ...fit.ids], promptLen: fit.promptLen + 1 };
 }
 
 /** Joins prompt and response ids, dropping the prompt's oldest tokens (then the response's) past `maxLength`. */
