@@ -3,6 +3,7 @@
 // pure-JS cpu backend. tfjs-node and -node-gpu are optionalDependencies: where their native download fails
 // they are absent and import() throws, so each step falls through. The choice is logged.
 import * as tf from '@tensorflow/tfjs';
+import { installWasmKernelFixes } from './backend-wasm-fixes';
 
 export type BackendName = 'node-gpu' | 'node' | 'wasm' | 'cpu';
 
@@ -58,6 +59,8 @@ export async function selectBackend(opts: SelectOptions = {}): Promise<BackendCh
     try {
       if (c.module) await loaders.importModule(c.module);
       if (!(await loaders.setBackend(c.tfBackend))) throw new Error(`tf.setBackend('${c.tfBackend}') returned false`);
+      // the stock wasm Slice copies its whole input per call (see backend-wasm-fixes.ts)
+      if (c.tfBackend === 'wasm' && loaders === defaultLoaders) installWasmKernelFixes();
       log(`[backend] using ${c.name} (TF.js backend "${c.tfBackend}")${skipped.length ? `; skipped ${skipped.map((s) => s.name).join(', ')}` : ''}`);
       return { name: c.name, tfBackend: c.tfBackend, skipped };
     } catch (err) {

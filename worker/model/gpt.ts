@@ -17,6 +17,7 @@
 // Shapes: B batch, T time, C = dModel, H heads, D = C / H, V vocab, N = B·T rows.
 import * as tf from '@tensorflow/tfjs';
 import { type ModelConfig, headDim } from '../../shared/model-config';
+import { installWasmKernelFixes } from '../backend-wasm-fixes';
 
 // ---------------------------------------------------------------------------------------------------------
 // Ops with hand-written gradients
@@ -57,6 +58,61 @@ const bmm = tf.customGrad((ai, bi, save) => {
     gradFunc: (dy, [a, b]) => [tf.matMul(dy as tf.Tensor3D, b.transpose([0, 2, 1])), tf.matMul(a.transpose([0, 2, 1]), dy as tf.Tensor3D)],
   };
 }) as (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D;
+
+/**
+ * The attention core, one (batch row, head) at a time with plain 2-D matMuls: softmax(q·kᵀ + bias)·v.
+ * q, k, v [N, C] (q already scaled by 1/√D; head h is columns h·D … h·D+D−1), bias [T, T] or [B, 1, T, T]
+ * → y [N, C].
+ *
+ * For the wasm backend, where a batched (3-D) matMul has no fast path: measured here on attention shapes,
+ * [B·H=32, 256, 32] @ [32, 32, 256] runs at ~2.4 GFLOP/s as one batched matMul and ~14–26 GFLOP/s as 32
+ * plain matMuls. Blocks are cut straight from the [N, C] activations (no 4-D head transposes) with the
+ * patched Slice kernel (worker/backend-wasm-fixes.ts; the stock one copies the whole input per call), and
+ * the gradient is written by hand for the same reason (a slice's built-in gradient pads to the full input).
+ */
+function attentionBlocks(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, bias: tf.Tensor, B: number, T: number, H: number): tf.Tensor2D {
+  const D = q.shape[1] / H, BH = B * H;
+  const each = (f: (b: number, h: number, i: number) => tf.Tensor2D) => {
+    const out: tf.Tensor2D[] = [];
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) out.push(f(b, h, b * H + h));
+    return out;
+  };
+  const block = (m: tf.Tensor2D, b: number, h: number) => tf.slice(m, [b * T, h * D], [T, D]); // [T, D] of an [N, C]
+  const blockT = (mT: tf.Tensor2D, b: number, h: number) => tf.slice(mT, [h * D, b * T], [D, T]); // [D, T] of a [C, N]
+  const square = (s: tf.Tensor2D, i: number) => tf.slice(s, [i * T, 0], [T, T]); // [T, T] block i of a [BH·T, T]
+  const squares = (list: tf.Tensor2D[]) => tf.concat(list, 0).reshape([BH, T, T]) as tf.Tensor3D;
+  const flat = (x: tf.Tensor) => x.reshape([BH * T, T]) as tf.Tensor2D;
+  const assemble = (list: tf.Tensor2D[]) => {
+    // (b, h) blocks [T, D] → [N, C]: heads side by side, batch rows stacked
+    const rows: tf.Tensor2D[] = [];
+    for (let b = 0; b < B; b++) rows.push(H === 1 ? list[b] : tf.concat(list.slice(b * H, (b + 1) * H), 1));
+    return (B === 1 ? rows[0] : tf.concat(rows, 0)) as tf.Tensor2D;
+  };
+  return tf.customGrad((qi, ki, vi, save) => {
+    const [q, k, v] = [qi as tf.Tensor2D, ki as tf.Tensor2D, vi as tf.Tensor2D];
+    const kT = tf.transpose(k);
+    const s = squares(each((b, h) => tf.matMul(block(q, b, h), blockT(kT, b, h))));
+    const logits = bias.rank === 4 ? tf.add(s.reshape([B, H, T, T]), bias).reshape([BH, T, T]) : tf.add(s, bias);
+    const p = tf.softmax(logits) as tf.Tensor3D; // [BH, T, T]
+    const p2 = flat(p);
+    (save as tf.GradSaveFunc)([q, k, v, p]);
+    return {
+      value: assemble(each((b, h, i) => tf.matMul(square(p2, i), block(v, b, h)))),
+      gradFunc: (dyi, [q, k, v, p]) => {
+        const dy = dyi as tf.Tensor2D;
+        const vT = tf.transpose(v);
+        const dp = squares(each((b, h) => tf.matMul(block(dy, b, h), blockT(vT as tf.Tensor2D, b, h))));
+        const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))); // softmax backward; masked entries have p = 0
+        const ds2 = flat(ds), dsT = flat(tf.transpose(ds, [0, 2, 1])), pT = flat(tf.transpose(p, [0, 2, 1]));
+        return [
+          assemble(each((b, h, i) => tf.matMul(square(ds2, i), block(k as tf.Tensor2D, b, h)))),
+          assemble(each((b, h, i) => tf.matMul(square(dsT, i), block(q as tf.Tensor2D, b, h)))),
+          assemble(each((b, h, i) => tf.matMul(square(pT, i), block(dy, b, h)))),
+        ];
+      },
+    };
+  })(q, k, v) as tf.Tensor2D;
+}
 
 /** LayerNorm over the last axis.   x [N, C], g [C], b [C] → [N, C] */
 function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
@@ -158,6 +214,13 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, weights:
     };
   })(logits) as tf.Scalar;
 }
+
+/**
+ * How trunk() computes attention: `blocks` true = attentionBlocks (per batch row and head, 2-D matMuls),
+ * false = batched 3-D matMuls, undefined = by backend (blocks on wasm). Both give the same numbers; tests and
+ * bench:train set it to compare them.
+ */
+export const attentionMode: { blocks?: boolean } = {};
 
 // ---------------------------------------------------------------------------------------------------------
 // Weights
@@ -404,6 +467,10 @@ export class GPT {
         for (let j = 0; j < T; j++) if (j > i || (mask && !mask[b * T + j])) bias[b * T * T + i * T + j] = -1e9;
     const attBias = mask ? tf.tensor4d(bias, [B, 1, T, T]) : tf.tensor2d(bias, [T, T]);
     const scale = 1 / Math.sqrt(D);
+    // Attention per (batch row, head) with 2-D matMuls on wasm (no fast batched matMul there); one batched
+    // matMul elsewhere (tfjs-node has a fast one). attentionMode overrides, for tests and benchmarks.
+    const blocks = attentionMode.blocks ?? tf.getBackend() === 'wasm';
+    if (blocks && tf.getBackend() === 'wasm') installWasmKernelFixes();
 
     for (let l = 0; l < c.nLayer; l++) {
       const p = `h.${l}.`;
@@ -416,14 +483,19 @@ export class GPT {
         const bb = tf.slice(g('attn.c_attn.bias'), [i * C], [C]) as tf.Tensor1D;
         return linear(h, w, bb); // [N, C]
       };
-      const heads = (m: tf.Tensor2D, perm: number[]) => tf.transpose(m.reshape([B, T, H, D]), perm); // [B, H, ., .]
-      const q = heads(tf.mul(proj(0), scale) as tf.Tensor2D, [0, 2, 1, 3]).reshape([B * H, T, D]) as tf.Tensor3D;
-      const kT = heads(proj(1), [0, 2, 3, 1]).reshape([B * H, D, T]) as tf.Tensor3D;
-      const v = heads(proj(2), [0, 2, 1, 3]).reshape([B * H, T, D]) as tf.Tensor3D;
-      let att = bmm(q, kT); // [B*H, T, T]
-      att = (mask ? tf.add(att.reshape([B, H, T, T]), attBias).reshape([B * H, T, T]) : tf.add(att, attBias)) as tf.Tensor3D;
-      att = tf.softmax(att);
-      const y = tf.transpose(bmm(att, v).reshape([B, H, T, D]), [0, 2, 1, 3]).reshape([N, C]) as tf.Tensor2D; // [N, C]
+      let y: tf.Tensor2D; // [N, C]
+      if (blocks) {
+        y = attentionBlocks(tf.mul(proj(0), scale) as tf.Tensor2D, proj(1), proj(2), attBias, B, T, H);
+      } else {
+        const heads = (m: tf.Tensor2D, perm: number[]) => tf.transpose(m.reshape([B, T, H, D]), perm); // [B, H, ., .]
+        const q = heads(tf.mul(proj(0), scale) as tf.Tensor2D, [0, 2, 1, 3]).reshape([B * H, T, D]) as tf.Tensor3D;
+        const kT = heads(proj(1), [0, 2, 3, 1]).reshape([B * H, D, T]) as tf.Tensor3D;
+        const v = heads(proj(2), [0, 2, 1, 3]).reshape([B * H, T, D]) as tf.Tensor3D;
+        let att = bmm(q, kT); // [B*H, T, T]
+        att = (mask ? tf.add(att.reshape([B, H, T, T]), attBias).reshape([B * H, T, T]) : tf.add(att, attBias)) as tf.Tensor3D;
+        att = tf.softmax(att);
+        y = tf.transpose(bmm(att, v).reshape([B, H, T, D]), [0, 2, 1, 3]).reshape([N, C]) as tf.Tensor2D;
+      }
       x = tf.add(x, linear(y, g('attn.c_proj.weight') as tf.Tensor2D, g('attn.c_proj.bias') as tf.Tensor1D));
       // --- MLP
       const h2 = layerNorm(x, g('ln_2.weight') as tf.Tensor1D, g('ln_2.bias') as tf.Tensor1D, c.layerNormEps);
