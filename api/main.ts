@@ -2,6 +2,7 @@
 import { loadEnv } from './env';
 import { nodeServingPorts } from './adapters/node-serving';
 import { startServer } from './server';
+import { startWorkerProcess, type WorkerProcess } from './worker-process';
 
 const env = loadEnv();
 const server = await startServer({
@@ -32,8 +33,16 @@ console.log(
 );
 if (!key) console.log('(No key given: set PREFLOOP_API_KEY, or create one with `npm run cli -- keys create --project default --scopes admin`.)');
 
+// One training worker beside the API (a child process: the API never loads TF.js); PREFLOOP_WORKER=0 turns it off
+// (e.g. when workers run elsewhere, on SQS). It uses the same database file.
+let worker: WorkerProcess | null = null;
+if (process.env.PREFLOOP_WORKER !== '0') {
+  worker = startWorkerProcess({ PREFLOOP_DB: env.PREFLOOP_DB });
+  console.log('training worker started (set PREFLOOP_WORKER=0 to run the API alone)');
+}
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    void server.close().then(() => process.exit(0));
+    void Promise.all([server.close(), worker?.stop()]).then(() => process.exit(0));
   });
 }
