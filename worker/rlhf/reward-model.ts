@@ -67,7 +67,26 @@ export interface RewardEval {
   pairs: number;
 }
 
-type Unit = { kind: 'pair'; ex: PairExample } | { kind: 'point'; ex: PointwiseExample };
+/** A training unit, encoded once: a pair (chosen row, rejected row) or a thumb (one row). */
+type Unit = { kind: 'pair'; rows: [number[], number[]] } | { kind: 'point'; rows: [number[]]; label: 1 | -1 };
+
+/** Units of a similar length per step (less padding: attention and MLP cost follow the padded length). */
+const BUCKET_BATCHES = 8;
+
+/**
+ * One epoch's batches: shuffle, sort each run of BUCKET_BATCHES batches' worth of units by length, cut it into
+ * batches, shuffle the batch order. Deterministic for a seed.
+ */
+function bucketedBatches(units: Unit[], batchSize: number, seed: number): Unit[][] {
+  const order = shuffled(units, seed);
+  const len = (u: Unit) => Math.max(...u.rows.map((r) => r.length));
+  const batches: Unit[][] = [];
+  for (let c = 0; c < order.length; c += batchSize * BUCKET_BATCHES) {
+    const chunk = order.slice(c, c + batchSize * BUCKET_BATCHES).sort((a, b) => len(a) - len(b));
+    for (let i = 0; i < chunk.length; i += batchSize) batches.push(chunk.slice(i, i + batchSize));
+  }
+  return shuffled(batches, seed ^ 0x5bd1e995);
+}
 
 /**
  * Trains `model` (which must have the reward head) in place. Each step takes `batchSize` units from a shuffled
@@ -81,26 +100,21 @@ export async function fitRewardModel(
   hooks: RewardTrainHooks = {},
 ): Promise<{ steps: number; lastLoss: number }> {
   const opt = new ModelOptimizer(model, { groups: ['trunk', 'reward'], freezeEmbeddings: cfg.freezeEmbeddings, maxGradNorm: cfg.maxGradNorm });
-  const units: Unit[] = [
-    ...data.pairs.map((ex) => ({ kind: 'pair' as const, ex })),
-    ...(cfg.pointwiseCoef > 0 ? data.pointwise.map((ex) => ({ kind: 'point' as const, ex })) : []),
-  ];
   const maxLen = Math.min(cfg.maxLength, model.config.contextLength);
+  const enc = (prompt: string, response: string) => encodeExample(tok, prompt, response, maxLen).ids;
+  const units: Unit[] = [
+    ...data.pairs.map((ex): Unit => ({ kind: 'pair', rows: [enc(ex.prompt, ex.chosen), enc(ex.prompt, ex.rejected)] })),
+    ...(cfg.pointwiseCoef > 0 ? data.pointwise.map((ex): Unit => ({ kind: 'point', rows: [enc(ex.prompt, ex.response)], label: ex.label })) : []),
+  ];
   let step = 0;
   let lastLoss = NaN;
   for (let epoch = 0; epoch < cfg.epochs; epoch++) {
-    const order = shuffled(units, (hooks.seed ?? 1) * 1000 + epoch);
-    for (let i = 0; i < order.length; i += cfg.batchSize) {
+    for (const batch of bucketedBatches(units, cfg.batchSize, (hooks.seed ?? 1) * 1000 + epoch)) {
       if (hooks.signal?.aborted) throw abortError();
       if (hooks.shouldStop?.()) return { steps: step, lastLoss };
-      const batch = order.slice(i, i + cfg.batchSize);
-      const pairs = batch.filter((u): u is Extract<Unit, { kind: 'pair' }> => u.kind === 'pair').map((u) => u.ex);
-      const points = batch.filter((u): u is Extract<Unit, { kind: 'point' }> => u.kind === 'point').map((u) => u.ex);
-      const rows = [
-        ...pairs.map((p) => encodeExample(tok, p.prompt, p.chosen, maxLen).ids),
-        ...pairs.map((p) => encodeExample(tok, p.prompt, p.rejected, maxLen).ids),
-        ...points.map((p) => encodeExample(tok, p.prompt, p.response, maxLen).ids),
-      ];
+      const pairs = batch.filter((u): u is Extract<Unit, { kind: 'pair' }> => u.kind === 'pair');
+      const points = batch.filter((u): u is Extract<Unit, { kind: 'point' }> => u.kind === 'point');
+      const rows = [...pairs.map((p) => p.rows[0]), ...pairs.map((p) => p.rows[1]), ...points.map((p) => p.rows[0])];
       const P = pairs.length, Q = points.length;
       const padded = leftPadBatch(rows);
       const res = opt.step((aux) => {
