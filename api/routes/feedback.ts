@@ -15,6 +15,7 @@ import { feedback } from '../../shared/schema';
 import { requireScope } from '../auth';
 import type { RegisterRoutes } from '../context';
 import { ApiError, validationError } from '../errors';
+import { parseFeedbackEvent, validFeedbackEvent } from '../feedback-validate';
 import { bodyHash, eventToRow, loadGenerations, rowToRecord } from '../feedback-events';
 import type { NewFeedbackRow } from '../feedback-writer';
 import { bearerSecurity, decodeCursor, encodeCursor, errorResponses } from './common';
@@ -60,10 +61,13 @@ const list = createRoute({
 });
 
 export const registerFeedbackRoutes: RegisterRoutes = (app, ctx) => {
-  app.openapi(postOne, async (c) => {
+  // Documented from the route (schema and all), validated by validFeedbackEvent: the same schema behind a fast path
+  // for the common shapes, with the same 400/415 contract (api/feedback-validate.ts).
+  app.openAPIRegistry.registerPath(postOne);
+  app.openapi({ ...postOne, request: undefined, hide: true }, async (c) => {
     const auth = c.get('auth');
     requireScope(auth, 'ingest');
-    const event = c.req.valid('json');
+    const event = await validFeedbackEvent(c);
     const gens = await loadGenerations(ctx.db, auth.projectId, [event]);
     const hash = bodyHash(event, ctx.sha256);
     const row = eventToRow(event, auth.projectId, gens, ctx.clock(), typeof hash === 'string' ? hash : await hash);
@@ -82,7 +86,7 @@ export const registerFeedbackRoutes: RegisterRoutes = (app, ctx) => {
 
     const parsed: Array<{ index: number; event: FeedbackEvent }> = [];
     events.forEach((raw, index) => {
-      const r = FeedbackEvent.safeParse(raw);
+      const r = parseFeedbackEvent(raw);
       if (r.success) parsed.push({ index, event: r.data });
       else results[index] = { index, status: 400, error: validationError(r.error, `events.${index}`).toBody().error };
     });
