@@ -2,27 +2,31 @@
 // every request makes exactly 64 tokens) at concurrency 1, 8 and 32 from a loopback client in this process,
 // against the API in a child process (each gets a core). Reports req/s, tokens/s, p50/p99 latency per level,
 // and http_over_floor = (per-token time through HTTP at concurrency 1) / (bare onnxruntime decode-step time at
-// batch 1, measured in this run with the server's session options). Also: the same bare step with 1 and 2
-// intra-op threads, and concurrency 32 with cross-request batching switched off (maxBatchRows 1), to show
-// what the continuous batcher buys. Writes bench/results/serve.json.
+// batch 1, measured in this run on the graph the server runs: the step graph, shared/sampling/step-graph.ts,
+// with the server's session options; only session.run is timed). Also: the bare step with 1 and 2 intra-op
+// threads at batch 1 and 32, concurrency 32 with one single-threaded session (no wide session for big runs),
+// and concurrency 32 with cross-request batching switched off (maxBatchRows 1), to show what each buys.
+// Writes bench/results/serve.json.
 // Model: models/base when it holds policy.onnx + config.json + tokenizer.json, else a random-weight model of
 // FALLBACK_CONFIG (speed does not depend on the weights' values; the JSON says which).
 //
-//   npm run bench:serve [-- --seconds 8 --tokens 64]
+//   npm run bench:serve [-- --seconds 8 --tokens 64 --wide-threads 2]
 import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { parseModelConfig, headDim, type ModelConfig } from '../shared/model-config';
 import { ORT_SESSION_DEFAULTS, ortSessionOptions } from '../shared/onnx-session';
-import { ARTIFACT_FILES, POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName, presentValueName } from '../shared/policy-io';
+import { ARTIFACT_FILES, POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, stepKeyName, stepValueName } from '../shared/policy-io';
+import { KvCache } from '../shared/sampling/kv-cache';
+import { deriveStepGraph } from '../shared/sampling/step-graph';
 import { Tokenizer } from '../shared/tokenizer';
 import { writeRandomPolicy } from './random-policy';
 
-/** The ENVIRONMENT.md model size (4 layers, d 128) with a subword-sized vocabulary and room for 16 + 64. */
-const FALLBACK_CONFIG: ModelConfig = { vocabSize: 1024, contextLength: 256, nLayer: 4, nHead: 4, dModel: 128, mlpRatio: 4, layerNormEps: 1e-5 };
+/** models/base's config (4 layers, d 128, vocabulary 2048, context 256), for the random-weight fallback. */
+const FALLBACK_CONFIG: ModelConfig = { vocabSize: 2048, contextLength: 256, nLayer: 4, nHead: 4, dModel: 128, mlpRatio: 4, layerNormEps: 1e-5 };
 const PROMPT = 'The old man walked slowly down the road toward the village, thinking about';
 
 const { values: args } = parseArgs({
@@ -31,10 +35,12 @@ const { values: args } = parseArgs({
     tokens: { type: 'string', default: '64' },
     model: { type: 'string', default: 'models/base' },
     out: { type: 'string', default: 'bench/results/serve.json' },
+    'wide-threads': { type: 'string', default: '2' },
   },
 });
 const seconds = Number(args.seconds);
 const maxTokens = Number(args.tokens);
+const wideThreads = Number(args['wide-threads']);
 const KEY = 'pfk_bench_serve_key_0123456789abcdef';
 
 const work = mkdtempSync(join(tmpdir(), 'prefloop-bench-serve-'));
@@ -50,12 +56,20 @@ const tokenizer = Tokenizer.fromJSON(readFileSync(join(modelDir, ARTIFACT_FILES.
 const promptIds = [tokenizer.bosId, ...tokenizer.encode(PROMPT)];
 if (promptIds.length + maxTokens > config.contextLength + 1) throw new Error(`prompt ${promptIds.length} + ${maxTokens} tokens exceed the context ${config.contextLength}`);
 
-// ---- The floor: bare decode steps on onnxruntime, batch B, past growing from the prompt as in serving.
+// ---- The floor: bare decode steps on onnxruntime, batch B, past growing from the prompt as in serving, on the
+// step graph the server runs with the cache kept in place as the engine keeps it; only session.run is timed.
 async function bareDecode(threads: number, batch: number): Promise<{ step_ms: number; prefill_ms: number }> {
-  const session = await ort.InferenceSession.create(readFileSync(join(modelDir, ARTIFACT_FILES.policyOnnx)), ortSessionOptions({ intraOpNumThreads: threads }));
+  const bytes = readFileSync(join(modelDir, ARTIFACT_FILES.policyOnnx));
+  const graph = deriveStepGraph(bytes);
+  if (!graph) throw new Error('policy.onnx has no step variant');
+  const session = await ort.InferenceSession.create(graph, {
+    ...ortSessionOptions({ intraOpNumThreads: threads }),
+    ...(threads > 1 ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+  });
   const c = config;
   const L = promptIds.length;
   const int64 = (v: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(v.map(BigInt)), dims);
+  const cache = new KvCache(c.nLayer, c.nHead, headDim(c), c.contextLength);
   const run = async () => {
     const feeds: Record<string, ort.Tensor> = {
       [POLICY_INPUTS.inputIds]: int64(Array.from({ length: batch }, () => promptIds).flat(), [batch, L]),
@@ -69,30 +83,49 @@ async function bareDecode(threads: number, batch: number): Promise<{ step_ms: nu
     const t0 = performance.now();
     let out = await session.run(feeds);
     const prefill = performance.now() - t0;
-    const t1 = performance.now();
+    cache.clear();
+    cache.reserve(batch, L, []);
+    for (let l = 0; l < c.nLayer; l++) {
+      for (let b = 0; b < batch; b++) cache.write(l, out[stepKeyName(l)].data as Float32Array, out[stepValueName(l)].data as Float32Array, b, L, 0, L, b, 0);
+    }
+    let inRun = 0;
+    let S = L;
     for (let s = 0; s < maxTokens - 1; s++) {
-      const P = L + s;
+      const len = L + s; // tokens in each row's cache
       const logits = out[POLICY_OUTPUTS.logits].data as Float32Array;
       const next: number[] = [];
-      const S = (out[POLICY_OUTPUTS.logits].dims as number[])[1];
       for (let b = 0; b < batch; b++) {
         let best = 0;
         const o = (b * S + S - 1) * c.vocabSize;
         for (let v = 1; v < c.vocabSize; v++) if (logits[o + v] > logits[o + best]) best = v;
         next.push(best);
       }
+      cache.reserve(batch, len, new Array(batch).fill(len));
+      const P = cache.cols;
+      const mask = new BigInt64Array(batch * (P + 1));
+      for (let b = 0; b < batch; b++) {
+        mask.fill(1n, b * (P + 1), b * (P + 1) + len);
+        mask[b * (P + 1) + P] = 1n;
+      }
+      const past = cache.past(batch);
       const f: Record<string, ort.Tensor> = {
         [POLICY_INPUTS.inputIds]: int64(next, [batch, 1]),
-        [POLICY_INPUTS.attentionMask]: int64(new Array(batch * (P + 1)).fill(1), [batch, P + 1]),
-        [POLICY_INPUTS.positionIds]: int64(new Array(batch).fill(P), [batch, 1]),
+        [POLICY_INPUTS.attentionMask]: new ort.Tensor('int64', mask, [batch, P + 1]),
+        [POLICY_INPUTS.positionIds]: int64(new Array(batch).fill(len), [batch, 1]),
       };
       for (let l = 0; l < c.nLayer; l++) {
-        f[pastKeyName(l)] = out[presentKeyName(l)];
-        f[pastValueName(l)] = out[presentValueName(l)];
+        f[pastKeyName(l)] = past.keys[l];
+        f[pastValueName(l)] = past.values[l];
       }
+      const t1 = performance.now();
       out = await session.run(f);
+      inRun += performance.now() - t1;
+      S = 1;
+      for (let l = 0; l < c.nLayer; l++) {
+        for (let b = 0; b < batch; b++) cache.write(l, out[stepKeyName(l)].data as Float32Array, out[stepValueName(l)].data as Float32Array, b, 1, 0, 1, b, len);
+      }
     }
-    return { prefill, step: (performance.now() - t1) / (maxTokens - 1) };
+    return { prefill, step: inRun / (maxTokens - 1) };
   };
   await run(); // warm-up
   const runs = [];
@@ -103,11 +136,11 @@ async function bareDecode(threads: number, batch: number): Promise<{ step_ms: nu
 }
 
 // ---- The server in a child process, and a loopback load generator here.
-async function startChild(maxBatchRows: number): Promise<{ url: string; stop: () => Promise<void> }> {
+async function startChild(maxBatchRows: number, wide: number): Promise<{ url: string; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(work, 'srv-'));
   const child = fork(join(import.meta.dirname, 'serve-server.ts'), [], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, BENCH_DB: join(dir, 'bench.db'), BENCH_KEY: KEY, BENCH_MODEL_DIR: modelDir, BENCH_ARTIFACTS: join(dir, 'artifacts'), BENCH_MAX_BATCH_ROWS: String(maxBatchRows) },
+    env: { ...process.env, BENCH_DB: join(dir, 'bench.db'), BENCH_KEY: KEY, BENCH_MODEL_DIR: modelDir, BENCH_ARTIFACTS: join(dir, 'artifacts'), BENCH_MAX_BATCH_ROWS: String(maxBatchRows), PREFLOOP_ORT_WIDE_THREADS: String(wide) },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -189,6 +222,7 @@ async function load(url: string, concurrency: number, durationS: number): Promis
   };
 }
 
+const loadStart = loadavg().map((x) => +x.toFixed(2));
 const threadSweep = [];
 for (const threads of [1, 2]) {
   const b1 = await bareDecode(threads, 1);
@@ -197,7 +231,7 @@ for (const threads of [1, 2]) {
   console.log(`bare decode step, ${threads} intra-op thread(s): batch 1 ${b1.step_ms.toFixed(3)} ms, batch 32 ${b32.step_ms.toFixed(3)} ms`);
 }
 
-const server = await startChild(64);
+const server = await startChild(64, wideThreads);
 const levels: Level[] = [];
 for (const c of [1, 8, 32]) {
   const r = await load(server.url, c, seconds);
@@ -206,10 +240,15 @@ for (const c of [1, 8, 32]) {
 }
 await server.stop();
 
-const unbatched = await startChild(1);
+const unbatched = await startChild(1, wideThreads);
 const noBatch = await load(unbatched.url, 32, seconds);
 console.log(`concurrency 32 without cross-request batching: ${noBatch.tokens_per_s} tokens/s`);
 await unbatched.stop();
+
+const narrowOnly = await startChild(64, 1);
+const singleSession = await load(narrowOnly.url, 32, seconds);
+console.log(`concurrency 32 with one single-threaded session: ${singleSession.tokens_per_s} tokens/s`);
+await narrowOnly.stop();
 
 // The floor with the server's own session options, measured right after the load (same machine state).
 const floor = await bareDecode(ORT_SESSION_DEFAULTS.intraOpNumThreads, 1);
@@ -223,11 +262,13 @@ const result = {
   prompt_tokens: promptIds.length,
   max_tokens: maxTokens,
   seconds_per_level: seconds,
-  session_options: ORT_SESSION_DEFAULTS,
+  session_options: { ...ORT_SESSION_DEFAULTS, graph: 'step variant of policy.onnx (shared/sampling/step-graph.ts)', wide_session_threads: wideThreads, wide_session_from_tokens: 8 },
+  load_average: { start: loadStart, end: loadavg().map((x) => +x.toFixed(2)) },
   thread_sweep: threadSweep,
   floor: { bare_decode_step_ms: +floor.step_ms.toFixed(4), bare_prefill_ms: +floor.prefill_ms.toFixed(4), batch: 1 },
   levels,
   no_cross_request_batching_c32: noBatch,
+  single_threaded_session_c32: singleSession,
   http_ms_per_token_c1: +msPerTokenC1.toFixed(4),
   http_over_floor: +(msPerTokenC1 / floor.step_ms).toFixed(3),
   tokens_per_s_c32_over_c1: +(levels[2].tokens_per_s / levels[0].tokens_per_s).toFixed(2),
@@ -236,7 +277,7 @@ const result = {
   notes:
     'http_over_floor = (p50 request latency at concurrency 1 / max_tokens) / bare batch-1 decode step; the request ' +
     'time includes the prompt prefill, JS sampling, detokenisation, the SQLite insert and HTTP. Client and server ' +
-    'run in separate processes on the same machine.',
+    'run in separate processes on the same machine. The floor is the step graph\'s session.run alone at batch 1.',
 };
 mkdirSync(join(args.out!, '..'), { recursive: true });
 writeFileSync(args.out!, `${JSON.stringify(result, null, 2)}\n`);
