@@ -66,11 +66,19 @@ export class PrefloopClient {
   async request<T>(method: string, path: string, body?: unknown, route = path): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now();
-      const res = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${this.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      let res: Response;
+      try {
+        res = await fetch(`${this.baseUrl}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${this.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      } catch (e) {
+        // A keep-alive socket the server closed just as it was reused (ECONNRESET): send again. Safe here:
+        // feedback carries idempotency ids, and a repeated generation only stores one more output.
+        if (attempt < 3) continue;
+        throw e;
+      }
       const text = await res.text();
       const c = this.calls.get(route) ?? { n: 0, ms: 0 };
       c.n++;

@@ -123,6 +123,16 @@ export const KL_KEYS = ['gate/candidate_kl', 'gate/kl_to_ref', 'gate/kl', 'eval/
 /** ... and the reward model's accuracy on held-out pairs. */
 export const RM_ACCURACY_KEYS = ['rm/heldout_accuracy', 'rm/held_out_accuracy', 'rm/accuracy', 'rm/eval_accuracy', 'eval/rm_accuracy'];
 
+/** The last logged value of the first of `keys` in a run's metric history (GET /v1/training-runs/{id}). */
+function lastInHistory(history: unknown, keys: readonly string[]): number | null {
+  const h = (history ?? {}) as Record<string, { value: number }[] | undefined>;
+  for (const k of keys) {
+    const v = h[k]?.at(-1)?.value;
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+  }
+  return null;
+}
+
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled', 'cancelled']);
 
 export async function runSimulation(cfg: SimConfig): Promise<SimResult> {
@@ -141,7 +151,7 @@ export async function runSimulation(cfg: SimConfig): Promise<SimResult> {
     const { key, projectId } = await createProjectAndKey(service.dbPath, `sim-${preference.name}`);
     const client = new PrefloopClient(service.url, key);
     await configureProject(client, service.dbPath, projectId, { minNewFeedback: cfg.eventsPerRun, training: cfg.training });
-    log(`[sim] service on ${service.url} (log ${service.logPath}); project sim-${preference.name}: a run every ${cfg.eventsPerRun} events`);
+    log(`[sim] service on ${service.url} (log ${service.logPath}); project sim-${preference.name}: a run every ${cfg.eventsPerRun} events (${wall().toFixed(0)} s)`);
 
     await client.livePolicy(); // registers version 1 = the base model (the API does it on first use)
     const evalCfg: EvalConfig = { ...cfg.eval, seed: cfg.seed };
@@ -203,7 +213,7 @@ export async function runSimulation(cfg: SimConfig): Promise<SimResult> {
         wall_s: wall(),
         run_wall_s: runWall,
         kl_to_base: metric(pol.metrics, KL_KEYS) ?? metric(runMetrics, KL_KEYS),
-        rm_accuracy: metric(runMetrics, RM_ACCURACY_KEYS) ?? metric(pol.metrics, RM_ACCURACY_KEYS),
+        rm_accuracy: metric(runMetrics, RM_ACCURACY_KEYS) ?? metric(pol.metrics, RM_ACCURACY_KEYS) ?? lastInHistory(run.history, RM_ACCURACY_KEYS),
         policy_metrics: pol.metrics,
         run_metrics: runMetrics,
       };

@@ -23,7 +23,7 @@ export interface PopulationConfig {
 
 export const defaultPopulation: PopulationConfig = {
   users: 8,
-  mix: { comparison: 0.6, thumbs: 0.3, correction: 0.1 },
+  mix: { comparison: 0.55, thumbs: 0.3, correction: 0.15 },
   maxTokens: 24,
   temperature: 1,
 };

@@ -50,18 +50,19 @@ export const vaderPreference: Preference = {
   temperature: 0.1,
   thumbsMidpoint: 0,
   correct(response, rng) {
-    // The user strikes the words that read negative and closes on a positive note.
+    // The user keeps the start of the output (up to 6 words, minus any that read negative) and finishes it on
+    // a positive note: a short demonstration whose upbeat ending falls inside a short response.
     const lex = vaderLexicon();
-    const kept = response
-      .split(/\s+/)
-      .filter((w) => w.length > 0 && !((lex.get(bare(w)) ?? 0) < 0))
+    const words = response.split(/\s+/).filter((w) => w.length > 0);
+    const keep = words.slice(0, Math.min(words.length, 1 + Math.floor(rng.next() * 6)));
+    const kept = keep
+      .filter((w) => !((lex.get(bare(w)) ?? 0) < 0))
       .join(' ')
       .replace(/[\s,;:.!?-]+$/, '');
-    return `${kept}${kept ? ', ' : ''}and it was ${pick(POSITIVE_ENDINGS, rng)}.`.trimStart();
+    return `${kept}${kept ? ', ' : ''}and it was ${pick(POSITIVE_ENDINGS, rng)}.`;
   },
 };
 
-/** Home and family words (with plurals), frequent enough in Brown that a base model says some of them. */
 export const TOPIC_WORDS: ReadonlySet<string> = new Set([
   'home', 'homes', 'house', 'houses', 'family', 'families', 'mother', 'mothers', 'father', 'fathers', 'child', 'children',
   'wife', 'husband', 'son', 'sons', 'daughter', 'daughters', 'baby', 'boy', 'boys', 'girl', 'girls', 'brother', 'brothers',

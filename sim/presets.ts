@@ -13,23 +13,30 @@ export const DEFAULT_SETTINGS: SimSettings = {
   runTimeoutS: 15 * 60,
   evalPrompts: 400,
   population: defaultPopulation,
-  eval: { maxTokens: defaultPopulation.maxTokens, temperature: defaultPopulation.temperature, concurrency: 16 },
+  eval: { maxTokens: defaultPopulation.maxTokens, temperature: defaultPopulation.temperature, concurrency: 32 },
   // The worker's defaults (shared/training-config.ts) with PPO's response length matched to what users get.
   training: { ppo: { responseLength: defaultPopulation.maxTokens } },
+  // `npm start` + `npm run worker` on one database: training gets its own process (and core).
+  separateWorker: true,
   seed: 1,
 };
 
+// The worker's quick preset, with learning rates and update counts sized for a ~140 k-parameter model that
+// must move within four runs (the defaults are sized for the ~1 M-parameter base over many runs).
 const quickTraining: TrainingOverrides = {
   ...QUICK_PRESET,
-  ppo: { ...QUICK_PRESET.ppo, responseLength: 16 },
+  rewardModel: { ...QUICK_PRESET.rewardModel, learningRate: 1e-3 },
+  sft: { learningRate: 1e-3, epochs: 3 },
+  ppo: { ...QUICK_PRESET.ppo, totalEpisodes: 128, learningRate: 1e-3, responseLength: 16 },
 };
 
 export const QUICK_SETTINGS: SimSettings = {
   ...DEFAULT_SETTINGS,
   maxEvents: 600,
   eventsPerRun: 150,
-  maxWallS: 4 * 60,
-  runTimeoutS: 4 * 60,
+  // Targets: about 4 minutes on a quiet machine; these are only safety stops (a loaded machine is slower).
+  maxWallS: 15 * 60,
+  runTimeoutS: 10 * 60,
   evalPrompts: 300,
   population: { ...defaultPopulation, maxTokens: 16 },
   eval: { ...DEFAULT_SETTINGS.eval, maxTokens: 16 },

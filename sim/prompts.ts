@@ -32,8 +32,11 @@ function shuffle<T>(xs: T[], seed: number): T[] {
   return xs;
 }
 
+let cached: string[] | undefined;
+
 /** Sentences of the held-out Brown files that read like prose (start with a capital, 8+ words). */
 export function heldOutSentences(): string[] {
+  if (cached) return cached;
   const out: string[] = [];
   for (const doc of loadBrown().heldOut) {
     for (const line of doc.text.split('\n')) {
@@ -41,7 +44,7 @@ export function heldOutSentences(): string[] {
       if (words.length >= 8 && /^[A-Z][a-z]/.test(line) && !/[;:()"]/.test(words.slice(0, 6).join(' '))) out.push(line);
     }
   }
-  return out;
+  return (cached = out);
 }
 
 export function buildPromptSet(o: PromptSetOptions): PromptSet {

@@ -17,7 +17,7 @@ export interface ServiceOptions {
   baseModelDir: string;
   /** Extra environment for the service (e.g. worker settings). */
   env?: Record<string, string>;
-  /** How long to wait for "ready" (ms). */
+  /** How long to wait for "ready" (ms). Default 180 s (a cold tsx start on a busy 2-core machine is slow). */
   startTimeoutMs?: number;
   /** Also start `npm run worker` (worker/main.ts) as its own process on the same database, for when the API
    *  process does not run one in-process. */
@@ -50,6 +50,8 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     PORT: '0',
     PREFLOOP_API_KEY: adminKey,
     PREFLOOP_ARTIFACTS: join(o.dataDir, 'artifacts'),
+    // New policies and reward models go under the same scratch directory (absolute file:// URI).
+    PREFLOOP_ARTIFACT_ROOT: `file://${resolve(o.dataDir, 'artifacts')}/`,
     PREFLOOP_BASE_MODEL_DIR: resolve(o.baseModelDir),
     // The simulated users are one client sending as fast as the service answers: no rate limit.
     PREFLOOP_RATE_LIMIT_RPS: '0',
@@ -58,6 +60,9 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     // Notice the feedback threshold within a second (default tick: 60 s) and claim queued runs promptly.
     PREFLOOP_SCHEDULER_TICK_MS: '1000',
     PREFLOOP_WORKER_POLL_MS: '250',
+    // A TF.js step can hold the worker's event loop for many seconds on a busy machine; a long lease keeps a
+    // slow heartbeat from handing the run to a second attempt mid-way (the default 60 s is for real fleets).
+    PREFLOOP_WORKER_LEASE_MS: '600000',
     ...o.env,
   };
   const child = node(['api/main.ts'], env);
@@ -65,9 +70,13 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });
 
+  const startTimeoutMs = o.startTimeoutMs ?? 180_000;
   const url = await new Promise<string>((resolveUrl, reject) => {
     let seen = '';
-    const timer = setTimeout(() => reject(new Error(`service did not start within ${o.startTimeoutMs ?? 60_000} ms; see ${logPath}`)), o.startTimeoutMs ?? 60_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`service did not start within ${startTimeoutMs} ms; see ${logPath}`));
+    }, startTimeoutMs);
     child.stdout!.on('data', (d: Buffer) => {
       seen += d.toString();
       const m = /prefloop API ready on (http:\/\/\S+)/.exec(seen);
