@@ -168,7 +168,9 @@ async function executeRun(deps: TrainingWorkerDeps, run: TrainingRun, helpers: J
   const reporter = new RunReporter(db, run.id, deps.now, attemptStart);
   const scratch = join(deps.scratchDir ?? tmpdir(), `prefloop-${run.id}-a${run.attempts}`);
   await mkdir(scratch, { recursive: true });
-  const dirUri = (kind: string) => `${deps.artifactRoot.replace(/\/*$/, deps.artifactRoot.endsWith('://') ? '' : '/')}projects/${run.projectId}/${kind}/${run.id}-a${run.attempts}`;
+  // `file://` (scheme only: the store's root) stays as is; `s3://b/prefix` gets exactly one trailing slash.
+  const root = /^[a-z][a-z0-9+.-]*:\/\/$/i.test(deps.artifactRoot) ? deps.artifactRoot : deps.artifactRoot.replace(/\/*$/, '/');
+  const dirUri = (kind: string) => `${root}projects/${run.projectId}/${kind}/${run.id}-a${run.attempts}`;
   const algo = deps.algorithms ?? defaultAlgorithms;
   const sessions: OwnedSession[] = [];
   const models: GPT[] = [];
