@@ -71,4 +71,6 @@ export interface AppDeps {
   queue?: QueuePort;
   artifacts?: ArtifactStore;
   policies?: PolicyRuntime;
+  /** Coalesce concurrent requests' feedback into one transaction (default true; false on workerd, see FeedbackWriter). */
+  groupCommit?: boolean;
 }

@@ -1,10 +1,11 @@
 // Validated feedback events into stored rows (resolving generation ids within the caller's project), and stored
 // rows back into the API's record shape.
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { FeedbackEvent, FeedbackRecord } from '../shared/api-contract';
 import { type Sha256Hex, canonicalJson } from '../shared/hash';
 import { newTimeOrderedId } from '../shared/ids';
 import { generations } from '../shared/schema';
+import { inJsonList } from '../shared/sql-lists';
 import type { Database } from './deps';
 import { ApiError } from './errors';
 import type { FeedbackRow, NewFeedbackRow } from './feedback-writer';
@@ -24,13 +25,12 @@ function generationIds(e: FeedbackEvent): string[] {
 export async function loadGenerations(db: Database, projectId: string, events: FeedbackEvent[]): Promise<Map<string, GenerationText>> {
   const ids = [...new Set(events.flatMap(generationIds))];
   const out = new Map<string, GenerationText>();
-  for (let i = 0; i < ids.length; i += 500) {
-    const rows = await db
-      .select({ id: generations.id, prompt: generations.prompt, output: generations.output })
-      .from(generations)
-      .where(and(eq(generations.projectId, projectId), inArray(generations.id, ids.slice(i, i + 500))));
-    for (const r of rows) out.set(r.id, { prompt: r.prompt, output: r.output });
-  }
+  if (ids.length === 0) return out;
+  const rows = await db
+    .select({ id: generations.id, prompt: generations.prompt, output: generations.output })
+    .from(generations)
+    .where(and(eq(generations.projectId, projectId), inJsonList(generations.id, ids)));
+  for (const r of rows) out.set(r.id, { prompt: r.prompt, output: r.output });
   return out;
 }
 

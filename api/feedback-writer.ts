@@ -8,8 +8,9 @@
 // (return the stored record), another hash a conflict (409). The INSERT still says ON CONFLICT (project_id, id) DO
 // NOTHING, so a race with another instance can never store a duplicate.
 // One unit (a request's rows: one event, or a whole batch) is never split across transactions.
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { feedback } from '../shared/schema';
+import { inJsonList } from '../shared/sql-lists';
 import type { Database } from './deps';
 import { runRaw } from './raw-sql';
 
@@ -88,7 +89,14 @@ export class FeedbackWriter {
   private flushing = false;
   private scheduled = false;
 
-  constructor(private readonly db: Database) {}
+  /**
+   * `groupCommit: false` commits each request's unit on its own. Cloudflare Workers need that: workerd binds I/O to
+   * the request that started it, so one request's flush cannot carry (and resolve) another request's rows.
+   */
+  constructor(
+    private readonly db: Database,
+    private readonly opts: { groupCommit: boolean } = { groupCommit: true },
+  ) {}
 
   /**
    * Stores `rows` atomically (with whatever else is pending) and says, per row, what happened. `clientIds[i]` marks
@@ -98,6 +106,7 @@ export class FeedbackWriter {
     if (rows.length === 0) return Promise.resolve([]);
     const json = rows.map(rowJson);
     let chars = 0;
+    if (!this.opts.groupCommit) return this.commit(rows, json, clientIds);
     for (const j of json) chars += j.length + 1;
     return new Promise((resolve, reject) => {
       this.pending.push({ rows, json, chars, clientIds, resolve, reject });
@@ -204,14 +213,11 @@ export class FeedbackWriter {
     }
     const out = new Map<string, NewFeedbackRow>();
     for (const [projectId, ids] of byProject) {
-      const list = [...ids];
-      for (let i = 0; i < list.length; i += 500) {
-        const found = await this.db
-          .select()
-          .from(feedback)
-          .where(and(eq(feedback.projectId, projectId), inArray(feedback.id, list.slice(i, i + 500))));
-        for (const f of found) out.set(`${f.projectId}\u0000${f.id}`, f);
-      }
+      const found = await this.db
+        .select()
+        .from(feedback)
+        .where(and(eq(feedback.projectId, projectId), inJsonList(feedback.id, [...ids])));
+      for (const f of found) out.set(`${f.projectId}\u0000${f.id}`, f);
     }
     return out;
   }

@@ -56,7 +56,7 @@ export async function buildEdgeApp(env: EdgeEnv, opts: EdgeAppOptions = {}): Pro
       : undefined;
   const base = edgeSettings(env);
   const settings: AppSettings = { ...base, ...opts.settings, rateLimit: { ...base.rateLimit, ...opts.settings?.rateLimit } };
-  const app = createApp({ db, clock, settings, queue: edgeTrainingQueue(env, db), artifacts, policies });
+  const app = createApp({ db, clock, settings, queue: edgeTrainingQueue(env, db), artifacts, policies, groupCommit: false });
   return { app, db, mode, policies, pollMs: Number(env.PREFLOOP_POLICY_POLL_MS ?? 2000), lastPoll: clock() };
 }
 

@@ -10,10 +10,11 @@
 // - Convergence: every PREFLOOP_POLICY_POLL_MS (default 2000) the registry reads the live rows, so several
 //   API processes on one database serve the same version within one poll interval (plus load time).
 // - Models are shared by sha256: every project still on the base model uses one session and one batch.
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { artifactFileUri, type ArtifactStore } from '../../shared/artifact-store';
 import { ARTIFACT_FILES } from '../../shared/policy-io';
 import { policies, type PolicyStatus } from '../../shared/schema';
+import { inJsonList } from '../../shared/sql-lists';
 import type { Database } from '../deps';
 import { loadPolicy, PolicyLoadError, sha256Bytes, type LoadedModel } from './loader';
 import type { OnnxRuntimePort } from './onnx-runtime';
@@ -292,7 +293,7 @@ export class PolicyRegistry {
     this.polling = (async () => {
       const projects = [...this.live.keys()];
       if (!projects.length) return;
-      const rows = await this.o.db.select().from(policies).where(and(inArray(policies.projectId, projects), eq(policies.status, 'live')));
+      const rows = await this.o.db.select().from(policies).where(and(inJsonList(policies.projectId, projects), eq(policies.status, 'live')));
       const byProject = new Map<string, PolicyRow>();
       for (const r of rows) {
         const cur = byProject.get(r.projectId);

@@ -17,7 +17,7 @@ const BUCKET = 'prefloop-artifacts';
 
 async function upload(edge: EdgeRuntime, dir: string, prefix: string): Promise<void> {
   const r2 = (await edge.mf.getR2Bucket('ARTIFACTS')) as unknown as { put(key: string, value: Uint8Array): Promise<unknown> };
-  for (const f of readdirSync(dir)) await r2.put(`${prefix}${f}`, readFileSync(join(dir, f)));
+  for (const f of readdirSync(dir)) await r2.put(`${prefix}${f}`, new Uint8Array(readFileSync(join(dir, f)))); // a Buffer does not cross the miniflare proxy
 }
 
 export function generationSuite(edgeRuntime: () => EdgeRuntime): void {
