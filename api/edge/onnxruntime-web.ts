@@ -9,6 +9,11 @@ import { ortSessionOptions, type OrtSessionDefaults } from '../../shared/onnx-se
 import type { LoadedSession, OnnxRuntimePort } from '../policy/onnx-runtime';
 
 let installed: WebAssembly.Module | null = null;
+/** ORT's wasm linear memory (exported, or imported as the threaded build does). */
+function findMemory(instance: WebAssembly.Instance, imports: WebAssembly.Imports | undefined): WebAssembly.Memory | null {
+  const candidates = [...Object.values(instance.exports), ...Object.values(imports ?? {}).flatMap((m) => Object.values(m))];
+  return (candidates.find((v) => v instanceof WebAssembly.Memory) as WebAssembly.Memory | undefined) ?? null;
+}
 
 /** Points ORT at the precompiled module; idempotent (one ORT instance per isolate). */
 function install(wasm: WebAssembly.Module): void {
@@ -19,7 +24,11 @@ function install(wasm: WebAssembly.Module): void {
     if (source instanceof WebAssembly.Module) return original(source, imports);
     // ORT passes its placeholder bytes: instantiate the precompiled module instead, in the {module, instance}
     // shape a bytes call returns.
-    return original(wasm, imports).then((instance) => ({ module: wasm, instance }));
+    return original(wasm, imports).then((instance) => {
+      // Left where bench/edge.ts reads it over the inspector: the isolate's memory limit counts it.
+      (globalThis as { __prefloopOrtMemory?: WebAssembly.Memory | null }).__prefloopOrtMemory = findMemory(instance as WebAssembly.Instance, imports);
+      return { module: wasm, instance };
+    });
   };
   ort.env.wasm.numThreads = 1; // workerd has no SharedArrayBuffer workers
   ort.env.wasm.proxy = false;

@@ -68,7 +68,7 @@ export interface EdgeRuntime {
 /** How many separate D1 databases (DB_1..DB_n) the runtime offers test servers, one each: like the Node tests' files. */
 export const TEST_DATABASES = 12;
 
-export async function startEdge(entry: string, bindings: Record<string, string> = {}): Promise<EdgeRuntime> {
+export async function startEdge(entry: string, bindings: Record<string, string> = {}, options: { inspectorPort?: number } = {}): Promise<EdgeRuntime> {
   const b = await bundle(entry);
   // The entry (the one .js file wrangler writes) must come first: it is workerd's main module.
   const modules = readdirSync(b.dir)
@@ -83,6 +83,7 @@ export async function startEdge(entry: string, bindings: Record<string, string> 
     bindings: { ARTIFACTS_BUCKET: 'prefloop-artifacts', GENERATION: 'edge', SQS_QUEUE_URL: '', SQS_DLQ_URL: '', ...bindings },
     host: '127.0.0.1',
     port: 0,
+    ...(options.inspectorPort ? { inspectorPort: options.inspectorPort, inspectorHost: '127.0.0.1' } : {}),
   });
   const url = (await mf.ready).toString().replace(/\/$/, '');
   const database = async (binding: string) => {
