@@ -59,7 +59,10 @@ export const vaderPreference: Preference = {
       .filter((w) => !((lex.get(bare(w)) ?? 0) < 0))
       .join(' ')
       .replace(/[\s,;:.!?-]+$/, '');
-    return `${kept}${kept ? ', ' : ''}and it was ${pick(POSITIVE_ENDINGS, rng)}.`;
+    // The output's own leading space stays: the correction continues the prompt exactly where the output did
+    // (without it, "The man said" + "went ..." would teach the policy to glue words together).
+    const lead = /^\s*/.exec(response)![0];
+    return `${lead}${kept}${kept ? ', ' : ''}and it was ${pick(POSITIVE_ENDINGS, rng)}.`;
   },
 };
 

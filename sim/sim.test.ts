@@ -34,6 +34,9 @@ describe('preferences and labeler', () => {
     for (const t of ['the war was a terrible failure', 'He said that the', 'bad']) {
       expect(vaderPreference.score(vaderPreference.correct(t, rng))).toBeGreaterThan(vaderPreference.score(t));
     }
+    // A correction continues the prompt where the output did: an output's leading space is kept.
+    expect(vaderPreference.correct(' went to the store', rng)).toMatch(/^ went/);
+    expect(topicPreference.correct(' went to the store', rng)).toMatch(/^ /);
   });
   it('topic counts home-and-family words (capped) and corrections add one', () => {
     expect(topicPreference.score('The mother and her children went home.')).toBe(3);
