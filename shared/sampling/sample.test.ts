@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Xoshiro128 } from './rng';
-import { sampleToken, topKIndices } from './sample';
+import { sampleToken, topKIndices, expNonPositive } from './sample';
 
 const logits = Float32Array.from([1.0, 3.0, 2.0, 3.0, -1.0, 0.5, 2.5, -5.0]);
 const V = logits.length;
@@ -97,5 +97,18 @@ describe('topKIndices', () => {
     const probs = Float64Array.from([0.1, 0.3, 0.2, 0.3, 0.05]);
     expect(topKIndices(probs, 5, 3)).toEqual([1, 3, 2]);
     expect(topKIndices(probs, 5, 5)).toEqual([1, 3, 2, 0, 4]);
+  });
+});
+
+describe('expNonPositive (the sampler exp)', () => {
+  it('matches Math.exp within 1e-8 relative over the whole range, and is exact at 0', () => {
+    expect(expNonPositive(0)).toBe(1);
+    let worst = 0;
+    for (let i = 0; i <= 200_000; i++) {
+      const x = -((i / 200_000) ** 2) * 740; // dense near 0, where probabilities live
+      worst = Math.max(worst, Math.abs(expNonPositive(x) - Math.exp(x)) / Math.exp(x));
+    }
+    expect(worst).toBeLessThan(1e-8);
+    expect(expNonPositive(-1e6)).toBeLessThan(1e-300); // clamped, never NaN
   });
 });
