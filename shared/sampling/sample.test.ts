@@ -101,14 +101,15 @@ describe('topKIndices', () => {
 });
 
 describe('expNonPositive (the sampler exp)', () => {
-  it('matches Math.exp within 1e-8 relative over the whole range, and is exact at 0', () => {
+  it('matches Math.exp within 1e-8 relative where doubles are normal, and is exact at 0', () => {
     expect(expNonPositive(0)).toBe(1);
     let worst = 0;
     for (let i = 0; i <= 200_000; i++) {
-      const x = -((i / 200_000) ** 2) * 740; // dense near 0, where probabilities live
+      const x = -((i / 200_000) ** 2) * 700; // dense near 0, where probabilities live
       worst = Math.max(worst, Math.abs(expNonPositive(x) - Math.exp(x)) / Math.exp(x));
     }
     expect(worst).toBeLessThan(1e-8);
-    expect(expNonPositive(-1e6)).toBeLessThan(1e-300); // clamped, never NaN
+    // Below e^-708 doubles are subnormal: there only the absolute error matters (nothing against a sum >= 1).
+    for (const x of [-710, -730, -740, -1e6]) expect(Math.abs(expNonPositive(x) - Math.exp(x))).toBeLessThan(1e-300);
   });
 });
