@@ -203,10 +203,15 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, weights:
   return tf.customGrad((li, save) => {
     const l = li as tf.Tensor2D;
     const oneHot = tf.cast(tf.oneHot(targets, l.shape[1]), 'float32');
-    const lse = tf.logSumExp(l, -1); // [N]
+    // One exp pass over [N, V] serves both the loss and the gradient (logSumExp + exp(l − lse) took two; measured
+    // ~6% of a base-config training step on wasm): e = exp(l − max), lse = max + log Σe, p = e / Σe.
+    const max = tf.max(l, -1, true); // [N, 1]
+    const e = tf.exp(tf.sub(l, max));
+    const sumE = tf.sum(e, -1, true); // [N, 1]
+    const lse = tf.add(max, tf.log(sumE)).reshape([l.shape[0]]); // [N]
     const nll = tf.sub(lse, tf.sum(tf.mul(l, oneHot), -1)); // [N]
     const total = tf.sum(weights);
-    const p = tf.exp(tf.sub(l, lse.expandDims(1)));
+    const p = tf.div(e, sumE);
     (save as tf.GradSaveFunc)([p, oneHot, total, weights]);
     return {
       value: tf.div(tf.sum(tf.mul(nll, weights)), total) as tf.Scalar,
