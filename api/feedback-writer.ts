@@ -105,8 +105,8 @@ export class FeedbackWriter {
   write(rows: NewFeedbackRow[], clientIds: boolean[] = rows.map(() => true)): Promise<WriteOutcome[]> {
     if (rows.length === 0) return Promise.resolve([]);
     const json = rows.map(rowJson);
-    let chars = 0;
     if (!this.opts.groupCommit) return this.commit(rows, json, clientIds);
+    let chars = 0;
     for (const j of json) chars += j.length + 1;
     return new Promise((resolve, reject) => {
       this.pending.push({ rows, json, chars, clientIds, resolve, reject });
