@@ -6,6 +6,7 @@
 // default (paid). The same model on the Node deployment (onnxruntime-node) is measured alongside.
 // Model: models/base when it holds a policy, else random weights of its config. Writes bench/results/edge.json.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -14,7 +15,7 @@ import { nodeServingPorts } from '../api/adapters/node-serving';
 import { startServer } from '../api/server';
 import { ARTIFACT_FILES } from '../shared/policy-io';
 import type { ModelConfig } from '../shared/model-config';
-import { ADMIN_KEY, root, startEdge } from '../tests/edge/harness';
+import { ADMIN_KEY, root, startEdge, uploadDir } from '../tests/edge/harness';
 import { writeRandomPolicy } from './random-policy';
 
 /** models/base's config (bench/serve.ts), for the random-weight fallback. */
@@ -50,23 +51,23 @@ async function isolateMemory(inspectorPort: number): Promise<{ heap_used_mib: nu
   if (!user) throw new Error(`no user worker among the inspector targets: ${targets.map((t) => t.id).join(', ')}`);
   const ws = new WebSocket(user.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  // One dispatcher: replies by id, and the execution contexts Runtime.enable announces.
+  const waiting = new Map<number, { resolve: (r: never) => void; reject: (e: Error) => void }>();
+  const contexts: number[] = [];
+  ws.on('message', (m) => {
+    const d = JSON.parse(String(m)) as { id?: number; result?: never; error?: { message: string }; method?: string; params?: { context?: { id: number } } };
+    if (d.method === 'Runtime.executionContextCreated' && d.params?.context) contexts.push(d.params.context.id);
+    const w = d.id === undefined ? undefined : waiting.get(d.id);
+    if (w) (d.result ? w.resolve(d.result) : w.reject(new Error(d.error?.message)));
+  });
   let id = 0;
   const call = <T>(method: string, params: object = {}) =>
     new Promise<T>((resolve, reject) => {
-      const mine = ++id;
-      ws.on('message', (m) => {
-        const d = JSON.parse(String(m)) as { id?: number; result?: T; error?: { message: string } };
-        if (d.id === mine) (d.result ? resolve(d.result) : reject(new Error(d.error?.message)));
-      });
-      ws.send(JSON.stringify({ id: mine, method, params }));
+      waiting.set(++id, { resolve: resolve as (r: never) => void, reject });
+      ws.send(JSON.stringify({ id, method, params }));
     });
   const usage = await call<{ usedSize: number; totalSize: number; backingStorageSize: number }>('Runtime.getHeapUsage');
   // ORT's wasm memory, which api/edge/onnxruntime-web.ts leaves on globalThis once ORT has started.
-  const contexts: number[] = [];
-  ws.on('message', (m) => {
-    const d = JSON.parse(String(m)) as { method?: string; params?: { context?: { id: number } } };
-    if (d.method === 'Runtime.executionContextCreated' && d.params?.context) contexts.push(d.params.context.id);
-  });
   await call('Runtime.enable');
   const wasm = await call<{ result: { value?: number } }>('Runtime.evaluate', {
     expression: 'globalThis.__prefloopOrtMemory?.buffer.byteLength ?? 0',
@@ -86,6 +87,17 @@ async function isolateMemory(inspectorPort: number): Promise<{ heap_used_mib: nu
   };
 }
 
+/** A port nothing listens on now (the OS picks it), for workerd's inspector. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 async function main() {
   const work = mkdtempSync(join(tmpdir(), 'prefloop-bench-edge-'));
   const base = join(root, 'models/base');
@@ -94,12 +106,11 @@ async function main() {
   const config = JSON.parse(readFileSync(join(modelDir, ARTIFACT_FILES.config), 'utf8')) as ModelConfig;
   const onnxBytes = readFileSync(join(modelDir, ARTIFACT_FILES.policyOnnx));
 
-  const inspectorPort = 9300 + Math.floor(Math.random() * 600);
+  const inspectorPort = await freePort();
   const edge = await startEdge(join(root, 'api/edge/worker.ts'), { PREFLOOP_API_KEY: ADMIN_KEY }, { inspectorPort });
   const files = Object.fromEntries(readdirSync(edge.bundle.dir).filter((f) => !f.endsWith('.map') && !f.endsWith('.md')).map((f) => [f, statSync(join(edge.bundle.dir, f)).size]));
   const rssIdle = workerdRssMiB();
-  const r2 = (await edge.mf.getR2Bucket('ARTIFACTS')) as unknown as { put(k: string, v: Uint8Array): Promise<unknown> };
-  for (const f of readdirSync(modelDir)) if (statSync(join(modelDir, f)).isFile()) await r2.put(`base/${f}`, new Uint8Array(readFileSync(join(modelDir, f)))); // a Buffer does not cross the miniflare proxy
+  await uploadDir(edge, modelDir, 'base/');
 
   const node = await startServer({ dbPath: join(work, 'node.db'), port: 0, apiKey: ADMIN_KEY, ports: nodeServingPorts({ artifactsDir: join(work, 'artifacts'), baseModelDir: modelDir, poll: false, log: () => undefined }) });
   const gen = async (url: string, maxTokens: number) => {
@@ -160,7 +171,7 @@ async function main() {
       fits_free_bundle: gzipMiB <= 3,
       fits_paid_bundle_model_from_r2: gzipMiB <= 10,
       fits_paid_bundle_model_bundled: gzipMiB + modelGzipMiB <= 10,
-      /** Growth of workerd's RSS from idle to serving (app + ORT heap + session + KV caches) against 128 MB. */
+      /** The isolate's memory after serving (V8 heap + backing stores + ORT wasm memory) against 128 MB. */
       fits_memory: isoAfter.total_mib < 128,
       tokens_per_10ms_cpu_free_plan: Math.floor(10 / Math.max(edgeTiming.ms_per_token, 1e-3)),
     },

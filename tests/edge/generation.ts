@@ -2,7 +2,7 @@
 // artifacts served by the Node deployment (onnxruntime-node): greedy outputs must agree token for token. Then
 // the policy routes on D1 + R2: activate a trained version from s3:// (= the R2 bucket), roll back, refuse a
 // broken artifact while the live one keeps serving. Imported by edge.test.ts (one workerd for the file).
-import { readdirSync, readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,14 +11,9 @@ import { startServer, type RunningServer } from '../../api/server';
 import { writeRandomPolicy, type RandomPolicy } from '../../bench/random-policy';
 import type { TestServer } from '../api/helpers';
 import { insertPolicy } from '../serving/helpers';
-import { ADMIN_KEY, startEdgeTestServer, type EdgeRuntime } from './harness';
+import { ADMIN_KEY, startEdgeTestServer, uploadDir, type EdgeRuntime } from './harness';
 
 const BUCKET = 'prefloop-artifacts';
-
-async function upload(edge: EdgeRuntime, dir: string, prefix: string): Promise<void> {
-  const r2 = (await edge.mf.getR2Bucket('ARTIFACTS')) as unknown as { put(key: string, value: Uint8Array): Promise<unknown> };
-  for (const f of readdirSync(dir)) await r2.put(`${prefix}${f}`, new Uint8Array(readFileSync(join(dir, f)))); // a Buffer does not cross the miniflare proxy
-}
 
 export function generationSuite(edgeRuntime: () => EdgeRuntime): void {
   describe('generation at the edge (onnxruntime-web in workerd, artifacts in R2)', () => {
@@ -36,8 +31,8 @@ export function generationSuite(edgeRuntime: () => EdgeRuntime): void {
       dir = mkdtempSync(join(tmpdir(), 'prefloop-edge-gen-'));
       base = await writeRandomPolicy(join(dir, 'base'), 1);
       v2 = await writeRandomPolicy(join(dir, 'v2'), 2);
-      await upload(edge, base.dir, 'base/'); // base:// at the edge
-      await upload(edge, v2.dir, 'policies/v2/');
+      await uploadDir(edge, base.dir, 'base/'); // base:// at the edge
+      await uploadDir(edge, v2.dir, 'policies/v2/');
       s = await startEdgeTestServer(edge);
       node = await startServer({
         dbPath: join(dir, 'node.db'),

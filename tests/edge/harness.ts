@@ -104,6 +104,15 @@ export async function startEdge(entry: string, bindings: Record<string, string> 
   };
 }
 
+/** Puts every file of `dir` into the runtime's R2 bucket under `prefix` (e.g. `base/` = base:// at the edge). */
+export async function uploadDir(edge: EdgeRuntime, dir: string, prefix: string): Promise<void> {
+  const r2 = (await edge.mf.getR2Bucket('ARTIFACTS')) as unknown as { put(key: string, value: Uint8Array): Promise<unknown> };
+  for (const f of readdirSync(dir)) {
+    // A Node Buffer does not cross Miniflare's proxy (its devalue rejects the Buffer constructor): a plain Uint8Array.
+    if (statSync(join(dir, f)).isFile()) await r2.put(`${prefix}${f}`, new Uint8Array(readFileSync(join(dir, f))));
+  }
+}
+
 /** Bytes of a directory's files (the bundle), for the size report. */
 export function dirBytes(dir: string): number {
   return readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
