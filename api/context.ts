@@ -31,7 +31,7 @@ export function createAppContext(deps: AppDeps): AppContext {
     sha256,
     auth: new KeyAuthenticator(deps.db, deps.clock, deps.settings.authCacheTtlMs, sha256),
     limiter: new TokenBucketLimiter(deps.settings.rateLimit),
-    feedbackWriter: new FeedbackWriter(deps.db, { groupCommit: deps.groupCommit ?? true }),
+    feedbackWriter: new FeedbackWriter(deps.db, { groupCommit: deps.groupCommit ?? true, inserter: deps.feedbackInserter }),
   };
 }
 

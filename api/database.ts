@@ -31,12 +31,17 @@ export interface OpenedDatabase {
 export async function openDatabase(path: string, opts: { migrate?: boolean } = {}): Promise<OpenedDatabase> {
   const file = resolve(path);
   mkdirSync(dirname(file), { recursive: true });
-  const client = createClient({ url: `file:${file}`, concurrency: 1 });
-  await client.execute('PRAGMA journal_mode = WAL');
-  await client.execute('PRAGMA synchronous = NORMAL');
-  await client.execute('PRAGMA busy_timeout = 5000');
-  await client.execute('PRAGMA foreign_keys = ON');
+  const client = await openClient(file);
   const db = drizzle(client, { schema }) as unknown as Database;
   if (opts.migrate !== false) await migrate(drizzle(client, { schema }), { migrationsFolder: MIGRATIONS_DIR });
   return { db, client, close: () => client.close() };
+}
+
+/** Set on every connection prefloop opens to its file (the API's, the worker's, the feedback insert thread's). */
+export const CONNECTION_PRAGMAS = ['journal_mode = WAL', 'synchronous = NORMAL', 'busy_timeout = 5000', 'foreign_keys = ON'];
+
+async function openClient(file: string): Promise<Client> {
+  const client = createClient({ url: `file:${file}`, concurrency: 1 });
+  for (const p of CONNECTION_PRAGMAS) await client.execute(`PRAGMA ${p}`);
+  return client;
 }

@@ -73,4 +73,17 @@ export interface AppDeps {
   policies?: PolicyRuntime;
   /** Coalesce concurrent requests' feedback into one transaction (default true; false on workerd, see FeedbackWriter). */
   groupCommit?: boolean;
+  /** Runs the feedback INSERT of each flush; default: on `db`, in the caller's thread. */
+  feedbackInserter?: FeedbackInserter;
+}
+
+/**
+ * Stores a JSON array of feedback rows (each an array in FEEDBACK_COLUMNS order, api/feedback-writer.ts) in one
+ * transaction, skipping rows whose (project_id, id) exists (FEEDBACK_INSERT_SQL's rule), and resolves with the number
+ * of rows inserted only once that transaction has committed; on any error nothing is stored and it rejects. Node runs
+ * it on a thread with its own connection (api/adapters/feedback-insert-thread.ts), so SQLite's per-row work runs on
+ * the second core while the event loop parses and validates the next requests.
+ */
+export interface FeedbackInserter {
+  insert(rowsJson: string): Promise<number>;
 }

@@ -1,5 +1,7 @@
 // The group-commit writer on a real SQLite file: values survive the JSON row transport exactly, concurrent writes
 // share commits and all land, and client ids resolve to replay / conflict within one flush and against stored rows.
+// Every case runs twice: with the portable insert (json_each on the writer's own connection, as on D1) and with
+// Node's insert thread (api/adapters/feedback-insert-thread.ts: its own connection, multi-row VALUES statements).
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -7,21 +9,26 @@ import { asc, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTimeOrderedId } from '../shared/ids';
 import { feedback, projects } from '../shared/schema';
+import { FeedbackInsertThread } from './adapters/feedback-insert-thread';
 import { type OpenedDatabase, openDatabase } from './database';
 import { FeedbackWriter, type NewFeedbackRow } from './feedback-writer';
 
 let dir: string;
 let opened: OpenedDatabase;
-let writer: FeedbackWriter;
+let thread: FeedbackInsertThread;
+const writers: Record<string, FeedbackWriter> = {};
 const P = 'proj_writer_test';
 
 beforeAll(async () => {
   dir = mkdtempSync(join(os.tmpdir(), 'prefloop-writer-'));
   opened = await openDatabase(join(dir, 'w.db'));
   await opened.db.insert(projects).values({ id: P, name: 'writer', createdAt: 0 });
-  writer = new FeedbackWriter(opened.db);
+  thread = new FeedbackInsertThread(join(dir, 'w.db'));
+  writers['json_each on db'] = new FeedbackWriter(opened.db);
+  writers['insert thread'] = new FeedbackWriter(opened.db, { groupCommit: true, inserter: thread });
 });
-afterAll(() => {
+afterAll(async () => {
+  await thread.close();
   opened.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -50,7 +57,12 @@ function row(over: Partial<NewFeedbackRow> = {}): NewFeedbackRow {
 }
 const stored = async (id: string) => (await opened.db.select().from(feedback).where(eq(feedback.id, id)))[0];
 
-describe('FeedbackWriter', () => {
+describe.each(['json_each on db', 'insert thread'])('FeedbackWriter, %s', (inserter) => {
+  let writer: FeedbackWriter;
+  beforeAll(() => {
+    writer = writers[inserter];
+  });
+
   it('stores text and numbers exactly (unicode, quotes, line separators, doubles, metadata)', async () => {
     const odd = ['quote " back \\ slash', 'emoji 😀 ü 中文', 'tab\tnl\n\u2028\u2029', ' ', '{"not": "json"}'];
     const values = [0.1, -2.5e-300, 1e308, 123456789.123456789, 2 ** 53 + 2, -7];
@@ -88,16 +100,27 @@ describe('FeedbackWriter', () => {
     expect(after - before).toBe(units.flat().length);
   });
 
+  it('rejects a flush that breaks a constraint, stores none of its rows, and keeps writing afterwards', async () => {
+    const good = row();
+    const orphan = row({ projectId: 'proj_that_does_not_exist' }); // foreign key to projects
+    await expect(writer.write([good, orphan], [false, false])).rejects.toThrow(); // drizzle wraps the FOREIGN KEY error as "Failed query: ..."
+    expect(await stored(good.id)).toBeUndefined();
+    const next = row();
+    expect((await writer.write([next], [false]))[0].status).toBe('created');
+    expect(await stored(next.id)).toBeDefined();
+  });
+
   it('resolves client ids: replay or conflict within one flush and against stored rows, one row stored per id', async () => {
-    const a = row({ id: 'client-a', bodyHash: 'A'.repeat(64) });
+    const id = `client-a-${inserter}`;
+    const a = row({ id, bodyHash: 'A'.repeat(64) });
     const aSame = { ...a };
     const aOther = { ...a, bodyHash: 'B'.repeat(64), prompt: 'different' };
     const [first, second, third] = await Promise.all([writer.write([a], [true]), writer.write([aSame], [true]), writer.write([aOther], [true])]);
     expect([first[0].status, second[0].status, third[0].status]).toEqual(['created', 'replayed', 'conflict']);
     expect(third[0].row.prompt).toBe(a.prompt);
-    const later = await writer.write([aSame, aOther, row({ id: 'client-b' })], [true, true, true]);
+    const later = await writer.write([aSame, aOther, row({ id: `client-b-${inserter}` })], [true, true, true]);
     expect(later.map((o) => o.status)).toEqual(['replayed', 'conflict', 'created']);
-    const rows = await opened.db.select().from(feedback).where(eq(feedback.id, 'client-a')).orderBy(asc(feedback.seq));
+    const rows = await opened.db.select().from(feedback).where(eq(feedback.id, id)).orderBy(asc(feedback.seq));
     expect(rows).toHaveLength(1);
   });
 });

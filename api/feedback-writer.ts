@@ -11,7 +11,7 @@
 import { and, eq } from 'drizzle-orm';
 import { feedback } from '../shared/schema';
 import { inJsonList } from '../shared/sql-lists';
-import type { Database } from './deps';
+import type { Database, FeedbackInserter } from './deps';
 import { runRaw } from './raw-sql';
 
 export type FeedbackRow = typeof feedback.$inferSelect;
@@ -42,21 +42,22 @@ const MAX_ROWS_PER_FLUSH = 2000;
  */
 const MAX_FLUSH_CHARS = 1_000_000;
 
-const COLUMNS = [
+/** Column order of the row arrays rowJson makes (and FEEDBACK_INSERT_SQL, or the insert thread, unpacks). */
+export const FEEDBACK_COLUMNS = [
   'id', 'project_id', 'type', 'generation_id', 'rejected_generation_id', 'prompt', 'response', 'rejected',
   'correction', 'value', 'name', 'comment', 'user_id', 'metadata', 'body_hash', 'created_at',
 ] as const;
 
 /**
- * The whole flush is ONE statement with ONE bound parameter: a JSON array of rows, each an array in COLUMNS order,
+ * The whole flush is ONE statement with ONE bound parameter: a JSON array of rows, each an array in FEEDBACK_COLUMNS order,
  * unpacked by SQLite's json_each. Against a multi-row `VALUES (?,...),(?,...)` statement (measured in the ingest
  * benchmark): the SQL text is constant (preparing a 1,000-row VALUES statement of 16,000 placeholders was ~12% of a
  * batch's server CPU), the values cross into SQLite as one string instead of one binding each, and it stays under
  * D1's limit of 100 bound parameters per statement. `WHERE true` is SQLite's required disambiguation of
  * INSERT ... SELECT ... ON CONFLICT. Values round-trip exactly (strings, NUL included; doubles), checked in the tests.
  */
-const INSERT_SQL =
-  `INSERT INTO feedback (${COLUMNS.join(',')}) SELECT ${COLUMNS.map((_, i) => `value->>${i}`).join(',')} ` +
+export const FEEDBACK_INSERT_SQL =
+  `INSERT INTO feedback (${FEEDBACK_COLUMNS.join(',')}) SELECT ${FEEDBACK_COLUMNS.map((_, i) => `value->>${i}`).join(',')} ` +
   'FROM json_each(?) WHERE true ON CONFLICT (project_id, id) DO NOTHING';
 
 type WellFormed = { isWellFormed?(): boolean; toWellFormed?(): string };
@@ -73,7 +74,7 @@ function wellFormed(s: string): string {
 }
 const text = (s: string | null) => (s === null ? null : wellFormed(s));
 
-/** One row as the JSON array INSERT_SQL unpacks (metadata travels as its own JSON text, as the column stores it). */
+/** One row as the JSON array FEEDBACK_INSERT_SQL unpacks (metadata travels as its own JSON text, as the column stores it). */
 export function rowJson(r: NewFeedbackRow): string {
   return JSON.stringify([
     r.id, r.projectId, r.type, r.generationId, r.rejectedGenerationId, wellFormed(r.prompt), wellFormed(r.response), text(r.rejected),
@@ -89,14 +90,22 @@ export class FeedbackWriter {
   private flushing = false;
   private scheduled = false;
 
+  private readonly insertRows: (rowsJson: string) => Promise<number>;
+
   /**
    * `groupCommit: false` commits each request's unit on its own. Cloudflare Workers need that: workerd binds I/O to
    * the request that started it, so one request's flush cannot carry (and resolve) another request's rows.
+   * `inserter` runs the INSERT elsewhere (Node: a thread of its own); look-ups of client ids stay on `db`.
    */
   constructor(
     private readonly db: Database,
-    private readonly opts: { groupCommit: boolean } = { groupCommit: true },
-  ) {}
+    private readonly opts: { groupCommit: boolean; inserter?: FeedbackInserter } = { groupCommit: true },
+  ) {
+    const inserter = opts.inserter;
+    this.insertRows = inserter
+      ? (rowsJson) => inserter.insert(rowsJson)
+      : async (rowsJson) => (await runRaw(db, FEEDBACK_INSERT_SQL, [rowsJson])).changes;
+  }
 
   /**
    * Stores `rows` atomically (with whatever else is pending) and says, per row, what happened. `clientIds[i]` marks
@@ -162,7 +171,7 @@ export class FeedbackWriter {
     if (!clientIds.includes(true)) {
       // Only generated ids (time-ordered, ~71 random bits per millisecond): distinct by construction, so there is
       // nothing to look up and nothing to resolve. The common case, and one statement.
-      await runRaw(this.db, INSERT_SQL, [`[${json.join(',')}]`]);
+      await this.insertRows(`[${json.join(',')}]`);
       return rows.map((row): WriteOutcome => ({ status: 'created', row }));
     }
     // The first row per (project, id) is the candidate for insertion; later duplicates in this flush resolve against it.
@@ -184,7 +193,7 @@ export class FeedbackWriter {
     if (toInsert.length > 0) {
       let param = '[';
       for (let k = 0; k < insertAt.length; k++) param += (k === 0 ? '' : ',') + json[insertAt[k]];
-      const { changes } = await runRaw(this.db, INSERT_SQL, [`${param}]`]);
+      const changes = await this.insertRows(`${param}]`);
       if (changes !== toInsert.length) {
         // Another process inserted one of these client ids between our look-up and our insert (several API
         // instances on one database). Re-read them; a same-body row then reads as a replay, another body as 409.

@@ -3,9 +3,11 @@
 // with @hono/node-server. Later issues extend it through `ports` (queue, artifacts, policy runtime) and `onApp`.
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { createApp } from './app';
 import type { AppContext, App } from './context';
+import { FeedbackInsertThread } from './adapters/feedback-insert-thread';
 import { openDatabase } from './database';
 import { type AppDeps, type AppSettings, type Database, defaultSettings } from './deps';
 import { DEFAULT_PROJECT, addKey, ensureProject } from './keys';
@@ -24,6 +26,8 @@ export interface StartOptions {
   clock?: () => number;
   /** Optional ports filled in by later issues (or a factory that needs the open database, e.g. the policy registry). */
   ports?: Pick<AppDeps, 'queue' | 'artifacts' | 'policies'> | ((db: Database, clock: () => number) => Pick<AppDeps, 'queue' | 'artifacts' | 'policies'>);
+  /** Run feedback INSERTs on a thread of their own (default true; api/adapters/feedback-insert-thread.ts). */
+  insertThread?: boolean;
   /** Called with the app before it serves (register extra routes here). */
   onApp?: (app: App, ctx: AppContext) => void | Promise<void>;
 }
@@ -45,6 +49,8 @@ export const nodeSha256Hex = (text: string) => createHash('sha256').update(text)
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const clock = opts.clock ?? Date.now;
   const { db, close: closeDb } = await openDatabase(opts.dbPath);
+  // Started after openDatabase has migrated the file; its connection only ever inserts feedback.
+  const inserter = opts.insertThread === false ? undefined : new FeedbackInsertThread(resolve(opts.dbPath));
 
   const { project, created } = await ensureProject(db, DEFAULT_PROJECT, clock());
   if (opts.apiKey) {
@@ -60,6 +66,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     clock,
     settings: { ...defaultSettings, ...opts.settings, rateLimit: { ...defaultSettings.rateLimit, ...opts.settings?.rateLimit } },
     sha256: nodeSha256Hex,
+    feedbackInserter: inserter,
     ...(typeof opts.ports === 'function' ? opts.ports(db, clock) : opts.ports),
   };
   const app = createApp(deps);
@@ -87,6 +94,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         // Idle keep-alive sockets would hold close() open.
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
+      await inserter?.close(); // after every insert already sent has been answered
       closeDb();
     },
   };

@@ -48,34 +48,41 @@ const url = await new Promise<string>((resolve, reject) => {
   child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
 });
 
-function ask<T>(message: unknown, field: string): Promise<T> {
+/** Sends `message` and resolves with the first reply that has `field` (the whole reply). */
+function askReply(message: unknown, field: string): Promise<Record<string, unknown>> {
   return new Promise((resolve) => {
     const on = (m: Record<string, unknown>) => {
       if (m && field in m) {
         child.off('message', on);
-        resolve(m[field] as T);
+        resolve(m);
       }
     };
     child.on('message', on);
     child.send(message as string);
   });
 }
-const serverCpuUs = () => ask<number>('cpu', 'cpuUs');
+const ask = async <T>(message: unknown, field: string): Promise<T> => (await askReply(message, field))[field] as T;
+/** Server CPU so far: the whole process, and its event-loop thread alone (null without /proc). */
+const serverCpu = async () => {
+  const m = await askReply('cpu', 'cpuUs');
+  return { all: m.cpuUs as number, main: m.mainThreadCpuUs as number | null };
+};
 const clientCpuUs = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
 
-type Measured = autocannon.Result & { serverCpuUs: number; clientCpuUs: number };
+type Measured = autocannon.Result & { serverCpuUs: number; serverMainThreadCpuUs: number | null; clientCpuUs: number };
 
 /** Runs one autocannon phase and measures the CPU time it cost the server and this (client) process. */
 async function phase(name: string, opts: autocannon.Options): Promise<Measured> {
   if (profileDir) await ask({ profile: name }, 'profiled');
-  const [s0, c0] = [await serverCpuUs(), clientCpuUs()];
+  const [s0, c0] = [await serverCpu(), clientCpuUs()];
   const res = await run(opts);
-  const [s1, c1] = [await serverCpuUs(), clientCpuUs()];
+  const [s1, c1] = [await serverCpu(), clientCpuUs()];
   if (profileDir) await ask({ profile: null }, 'profiled');
-  return Object.assign(res, { serverCpuUs: s1 - s0, clientCpuUs: c1 - c0 });
+  const main = s0.main === null || s1.main === null ? null : s1.main - s0.main;
+  return Object.assign(res, { serverCpuUs: s1.all - s0.all, serverMainThreadCpuUs: main, clientCpuUs: c1 - c0 });
 }
 
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
@@ -129,6 +136,9 @@ const summarize = (r: Measured, perRequestEvents = 1) => ({
   timeouts: r.timeouts,
   server_cpu_us_per_request: Math.round(r.serverCpuUs / Math.max(1, r.requests.total)),
   ...(perRequestEvents > 1 ? { server_cpu_us_per_event: Number((r.serverCpuUs / Math.max(1, r.requests.total * perRequestEvents)).toFixed(2)) } : {}),
+  /** Of the server CPU per request (or event), the event-loop thread's share; the rest is the insert thread, GC, libuv. */
+  server_main_thread_cpu_us_per_unit:
+    r.serverMainThreadCpuUs === null ? null : Number((r.serverMainThreadCpuUs / Math.max(1, r.requests.total * perRequestEvents)).toFixed(2)),
   client_cpu_us_per_request: Math.round(r.clientCpuUs / Math.max(1, r.requests.total)),
   /** Server CPU used per second of the phase (1.0 = one core busy): below 1 means the server waited on the client or the machine. */
   server_cores_busy: Number((r.serverCpuUs / (r.duration * 1e6)).toFixed(2)),
