@@ -1,6 +1,7 @@
 // Child process of bench/serve.ts: the real API (startServer + the Node serving ports) on a fresh database,
 // serving the model in BENCH_MODEL_DIR as the base policy, rate limit off. Prints one JSON line {url} when
-// ready; stops on the message 'stop'. BENCH_MAX_BATCH_ROWS=1 turns cross-request batching off (comparison).
+// ready; stops on the message 'stop', reports its CPU time on 'cpu'. BENCH_MAX_BATCH_ROWS=1 turns cross-request
+// batching off (comparison); PREFLOOP_ORT_WORKER_LANES and PREFLOOP_ORT_WIDE_THREADS reach the onnxruntime adapter.
 import { nodeServingPorts } from '../api/adapters/node-serving';
 import { startServer } from '../api/server';
 
@@ -19,4 +20,9 @@ const server = await startServer({
 process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
 process.on('message', (m) => {
   if (m === 'stop') void server.close().then(() => process.exit(0));
+  // CPU of the whole process (every thread, the decode-lane worker included), for CPU per token.
+  if (m === 'cpu') {
+    const u = process.cpuUsage();
+    process.send!({ cpu: u.user + u.system });
+  }
 });

@@ -1,17 +1,20 @@
 // bench:serve — generation serving over real HTTP: 64-token generations (POST /v1/generations, ignore_eos so
-// every request makes exactly 64 tokens) at concurrency 1, 8 and 32 from a loopback client in this process,
+// every request makes exactly 64 tokens) at concurrency 1, 8 and 32 from a loopback node:http client in this process,
 // against the API in a child process (each gets a core). Reports req/s, tokens/s, p50/p99 latency per level,
 // and http_over_floor = (per-token time through HTTP at concurrency 1) / (bare onnxruntime decode-step time at
 // batch 1, measured in this run on the graph the server runs: the step graph, shared/sampling/step-graph.ts,
-// with the server's session options; only session.run is timed). Also: the bare step with 1 and 2 intra-op
-// threads at batch 1 and 32, concurrency 32 with one single-threaded session (no wide session for big runs),
-// and concurrency 32 with cross-request batching switched off (maxBatchRows 1), to show what each buys.
+// with the server's session options; only session.run is timed). Also, to show what each buys: the bare step
+// with 1 and 2 intra-op threads at batch 1 and 32, and concurrency 32 without the wide session for big runs,
+// without the worker-thread decode lane (api/adapters/worker-lane.ts), and without cross-request batching
+// (maxBatchRows 1). Each level records the load average and the CPU per token of server and client: other work
+// on this machine distorts the figures, and the client shares the server's two cores.
 // Writes bench/results/serve.json.
 // Model: models/base when it holds policy.onnx + config.json + tokenizer.json, else a random-weight model of
 // FALLBACK_CONFIG (speed does not depend on the weights' values; the JSON says which).
 //
-//   npm run bench:serve [-- --seconds 8 --tokens 64 --wide-threads 2]
+//   npm run bench:serve [-- --seconds 8 --tokens 64 --wide-threads 2 --worker-lanes 1]
 import { fork } from 'node:child_process';
+import http from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,11 +39,13 @@ const { values: args } = parseArgs({
     model: { type: 'string', default: 'models/base' },
     out: { type: 'string', default: 'bench/results/serve.json' },
     'wide-threads': { type: 'string', default: '2' },
+    'worker-lanes': { type: 'string', default: '1' },
   },
 });
 const seconds = Number(args.seconds);
 const maxTokens = Number(args.tokens);
 const wideThreads = Number(args['wide-threads']);
+const workerLanes = Number(args['worker-lanes']);
 const KEY = 'pfk_bench_serve_key_0123456789abcdef';
 
 const work = mkdtempSync(join(tmpdir(), 'prefloop-bench-serve-'));
@@ -136,11 +141,18 @@ async function bareDecode(threads: number, batch: number): Promise<{ step_ms: nu
 }
 
 // ---- The server in a child process, and a loopback load generator here.
-async function startChild(maxBatchRows: number, wide: number): Promise<{ url: string; stop: () => Promise<void> }> {
+interface Child {
+  url: string;
+  /** The server process's CPU time so far (all its threads, the decode-lane worker included), in µs. */
+  cpuMicros: () => Promise<number>;
+  stop: () => Promise<void>;
+}
+
+async function startChild(maxBatchRows: number, wide: number, lanes: number): Promise<Child> {
   const dir = mkdtempSync(join(work, 'srv-'));
   const child = fork(join(import.meta.dirname, 'serve-server.ts'), [], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, BENCH_DB: join(dir, 'bench.db'), BENCH_KEY: KEY, BENCH_MODEL_DIR: modelDir, BENCH_ARTIFACTS: join(dir, 'artifacts'), BENCH_MAX_BATCH_ROWS: String(maxBatchRows), PREFLOOP_ORT_WIDE_THREADS: String(wide) },
+    env: { ...process.env, BENCH_DB: join(dir, 'bench.db'), BENCH_KEY: KEY, BENCH_MODEL_DIR: modelDir, BENCH_ARTIFACTS: join(dir, 'artifacts'), BENCH_MAX_BATCH_ROWS: String(maxBatchRows), PREFLOOP_ORT_WIDE_THREADS: String(wide), PREFLOOP_ORT_WORKER_LANES: String(lanes) },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -154,6 +166,11 @@ async function startChild(maxBatchRows: number, wide: number): Promise<{ url: st
   });
   return {
     url,
+    cpuMicros: () =>
+      new Promise<number>((r) => {
+        child.once('message', (m: { cpu: number }) => r(m.cpu));
+        child.send('cpu');
+      }),
     stop: () =>
       new Promise<void>((r) => {
         child.once('exit', () => r());
@@ -172,22 +189,51 @@ interface Level {
   tokens_per_request: number;
   p50_ms: number;
   p99_ms: number;
-  ms_per_token_c1?: number;
+  /** 1-minute load average when the level ended (other work on the machine distorts the figures). */
+  load_1m: number;
+  /** CPU per generated token: the server process (all threads) and this load generator, in µs. */
+  server_cpu_us_per_token: number;
+  client_cpu_us_per_token: number;
 }
 
-async function load(url: string, concurrency: number, durationS: number): Promise<Level> {
+// The load generator: node:http with keep-alive connections, one per concurrent caller. It shares the server's
+// two cores, so its own CPU is taken from the server: measured here, fetch (undici) spent ~1.5 ms of CPU per
+// request and node:http ~0.6 ms (bench figures per level record it as client_cpu_us_per_token).
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+function post(url: string, path: string, body: string): Promise<{ status: number; json: unknown }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: u.hostname, port: u.port, path, method: 'POST', agent, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+          } catch (e) {
+            reject(e);
+          }
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function load(server: Child, concurrency: number, durationS: number): Promise<Level> {
+  const url = server.url;
   const lat: number[] = [];
   let tokens = 0;
   let failed = 0;
   let seq = 0;
   const call = async () => {
     const t0 = performance.now();
-    const res = await fetch(`${url}/v1/generations`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: PROMPT, max_tokens: maxTokens, temperature: 1, seed: seq++, ignore_eos: true }),
-    });
-    const body = (await res.json()) as { generations?: { completion_tokens: number }[] };
+    const res = await post(url, '/v1/generations', JSON.stringify({ prompt: PROMPT, max_tokens: maxTokens, temperature: 1, seed: seq++, ignore_eos: true }));
+    const body = res.json as { generations?: { completion_tokens: number }[] };
     const ms = performance.now() - t0;
     if (res.status !== 200 || !body.generations) {
       failed++;
@@ -199,6 +245,8 @@ async function load(url: string, concurrency: number, durationS: number): Promis
   for (let i = 0; i < Math.max(2, concurrency); i++) await call(); // warm-up (sessions, JIT, connections)
   lat.length = 0;
   tokens = 0;
+  const serverCpu0 = await server.cpuMicros();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const end = t0 + durationS * 1000;
   await Promise.all(
@@ -207,6 +255,8 @@ async function load(url: string, concurrency: number, durationS: number): Promis
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const serverCpu = (await server.cpuMicros()) - serverCpu0;
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
   return {
@@ -219,6 +269,9 @@ async function load(url: string, concurrency: number, durationS: number): Promis
     tokens_per_request: lat.length ? +(tokens / lat.length).toFixed(1) : 0,
     p50_ms: +q(0.5).toFixed(2),
     p99_ms: +q(0.99).toFixed(2),
+    load_1m: +loadavg()[0].toFixed(2),
+    server_cpu_us_per_token: Math.round(serverCpu / tokens),
+    client_cpu_us_per_token: Math.round((cpu.user + cpu.system) / tokens),
   };
 }
 
@@ -231,7 +284,7 @@ for (const threads of [1, 2]) {
   console.log(`bare decode step, ${threads} intra-op thread(s): batch 1 ${b1.step_ms.toFixed(3)} ms, batch 32 ${b32.step_ms.toFixed(3)} ms`);
 }
 
-const server = await startChild(64, wideThreads);
+const server = await startChild(64, wideThreads, workerLanes);
 const levels: Level[] = [];
 // The floor of http_over_floor is measured right before and right after the concurrency-1 level, with the server's
 // own session options, and averaged: this machine's speed drifts by tens of percent within a minute (measured),
@@ -239,22 +292,27 @@ const levels: Level[] = [];
 const floorAround: Array<{ step_ms: number; prefill_ms: number }> = [];
 for (const c of [1, 8, 32]) {
   if (c === 1) floorAround.push(await bareDecode(ORT_SESSION_DEFAULTS.intraOpNumThreads, 1));
-  const r = await load(server.url, c, seconds);
+  const r = await load(server, c, seconds);
   if (c === 1) floorAround.push(await bareDecode(ORT_SESSION_DEFAULTS.intraOpNumThreads, 1));
   levels.push(r);
   console.log(`concurrency ${c}: ${r.req_per_s} req/s, ${r.tokens_per_s} tokens/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, failed ${r.failed}`);
 }
 await server.stop();
 
-const unbatched = await startChild(1, wideThreads);
-const noBatch = await load(unbatched.url, 32, seconds);
+const unbatched = await startChild(1, wideThreads, workerLanes);
+const noBatch = await load(unbatched, 32, seconds);
 console.log(`concurrency 32 without cross-request batching: ${noBatch.tokens_per_s} tokens/s`);
 await unbatched.stop();
 
-const narrowOnly = await startChild(64, 1);
-const singleSession = await load(narrowOnly.url, 32, seconds);
-console.log(`concurrency 32 with one single-threaded session: ${singleSession.tokens_per_s} tokens/s`);
+const narrowOnly = await startChild(64, 1, workerLanes);
+const singleSession = await load(narrowOnly, 32, seconds);
+console.log(`concurrency 32 without the wide session: ${singleSession.tokens_per_s} tokens/s`);
 await narrowOnly.stop();
+
+const oneLane = await startChild(64, wideThreads, 0);
+const singleLane = await load(oneLane, 32, seconds);
+console.log(`concurrency 32 decoding on the server's main thread only (no worker lane): ${singleLane.tokens_per_s} tokens/s`);
+await oneLane.stop();
 
 const floor = { step_ms: (floorAround[0].step_ms + floorAround[1].step_ms) / 2, prefill_ms: (floorAround[0].prefill_ms + floorAround[1].prefill_ms) / 2 };
 const c1 = levels[0];
@@ -267,7 +325,7 @@ const result = {
   prompt_tokens: promptIds.length,
   max_tokens: maxTokens,
   seconds_per_level: seconds,
-  session_options: { ...ORT_SESSION_DEFAULTS, graph: 'step variant of policy.onnx (shared/sampling/step-graph.ts)', wide_session_threads: wideThreads, wide_session_from_tokens: 8 },
+  session_options: { ...ORT_SESSION_DEFAULTS, graph: 'step variant of policy.onnx (shared/sampling/step-graph.ts)', wide_session_threads: wideThreads, wide_session_from_tokens: 8, worker_lanes: workerLanes },
   load_average: { start: loadStart, end: loadavg().map((x) => +x.toFixed(2)) },
   thread_sweep: threadSweep,
   floor: {
@@ -278,11 +336,13 @@ const result = {
   },
   levels,
   no_cross_request_batching_c32: noBatch,
-  single_threaded_session_c32: singleSession,
+  no_wide_session_c32: singleSession,
+  no_worker_lane_c32: singleLane,
   http_ms_per_token_c1: +msPerTokenC1.toFixed(4),
   http_over_floor: +(msPerTokenC1 / floor.step_ms).toFixed(3),
   tokens_per_s_c32_over_c1: +(levels[2].tokens_per_s / levels[0].tokens_per_s).toFixed(2),
   batching_gain_c32: +(levels[2].tokens_per_s / noBatch.tokens_per_s).toFixed(2),
+  worker_lane_gain_c32: +(levels[2].tokens_per_s / singleLane.tokens_per_s).toFixed(2),
   targets: { http_over_floor: '<= 1.25', tokens_per_s_c32_over_c1: '>= 4' },
   notes:
     'http_over_floor = (p50 request latency at concurrency 1 / max_tokens) / bare batch-1 decode step; the request ' +
@@ -292,4 +352,5 @@ const result = {
 mkdirSync(join(args.out!, '..'), { recursive: true });
 writeFileSync(args.out!, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`http_over_floor ${result.http_over_floor}, tokens/s c32/c1 ${result.tokens_per_s_c32_over_c1}, batching gain at c32 ${result.batching_gain_c32}x → ${args.out}`);
+agent.destroy();
 rmSync(work, { recursive: true, force: true });

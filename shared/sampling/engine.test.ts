@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { ModelConfig } from '../model-config';
 import { Tokenizer } from '../tokenizer';
 import { GenerationEngine, type GenerateRequest } from './engine';
+import { SessionLane, type DecodeLane, type PolicySession } from './lane';
 import { ReferenceSession } from './reference-session';
 
 const tok = Tokenizer.byteLevel();
@@ -156,5 +157,71 @@ describe.each([{ stepOutputs: false }, { stepOutputs: true }])('GenerationEngine
     const a = await engine().generate({ ...base, prompt: undefined, promptIds: ids });
     const b = await engine().generate(base);
     expect(a.sequences[0].tokenIds).toEqual(b.sequences[0].tokenIds);
+  });
+});
+
+// Off-thread lanes (the onnxruntime-node adapter's worker threads) stood in for by a SessionLane over a second
+// ReferenceSession: the engine's split of the batch over lanes must not change any output.
+describe('GenerationEngine with two lanes', () => {
+  const opts = { vocabSize: tok.vocabSize, nLayer: 2, nHead: 2, headDim: 4, stepOutputs: true };
+  const twoLanes = (delayMs = 1, closed = false) => {
+    const main = new ReferenceSession({ ...opts, delayMs });
+    const other = new ReferenceSession({ ...opts, delayMs });
+    const session: PolicySession = {
+      outputNames: main.outputNames,
+      run: (f) => main.run(f),
+      offThreadLanes: (shape) => {
+        const lane: DecodeLane = new SessionLane(other, shape);
+        return [closed ? Object.assign(Object.create(lane) as DecodeLane, { closed: true }) : lane];
+      },
+    };
+    return { main, other, engine: new GenerationEngine(session, { config, tokenizer: tok }) };
+  };
+  const solo = (r: GenerateRequest) => new GenerationEngine(new ReferenceSession(opts), { config, tokenizer: tok }).generate(r);
+
+  it('a lone request decodes on lane 0 only', async () => {
+    const { main, other, engine } = twoLanes();
+    expect(engine.laneCount).toBe(2);
+    for (let i = 0; i < 3; i++) await engine.generate({ ...base, seed: i });
+    expect(main.runs).toBeGreaterThan(0);
+    expect(other.runs).toBe(0);
+  });
+
+  it('concurrent requests spread over both lanes; every output equals its solo run; rows leave and join mid-run', async () => {
+    const { main, other, engine } = twoLanes();
+    const reqs = Array.from({ length: 10 }, (_, i): GenerateRequest => ({ ...base, prompt: ['Once upon a time', 'A', 'The quick brown fox'][i % 3], seed: i, n: 1 + (i % 3), maxTokens: 4 + ((i * 5) % 11) }));
+    const first = Promise.all(reqs.slice(0, 6).map((r) => engine.generate(r)));
+    await new Promise((r) => setTimeout(r, 6));
+    const together = [...(await first), ...(await Promise.all(reqs.slice(6).map((r) => engine.generate(r))))];
+    for (let i = 0; i < reqs.length; i++) {
+      const alone = await solo(reqs[i]);
+      expect(together[i].sequences.map((q) => q.tokenIds)).toEqual(alone.sequences.map((q) => q.tokenIds));
+      expect(together[i].sequences.map((q) => q.logprobs)).toEqual(alone.sequences.map((q) => q.logprobs));
+      expect(together[i].sequences.map((q) => q.values)).toEqual(alone.sequences.map((q) => q.values));
+    }
+    expect(main.runs).toBeGreaterThan(0);
+    expect(other.runs).toBeGreaterThan(0);
+    expect(engine.stats.laneRowSteps.every((n) => n > 0)).toBe(true);
+    expect(Math.max(...main.batchSizes, ...other.batchSizes)).toBeGreaterThan(1);
+    await engine.drain();
+    expect(engine.load).toBe(0);
+  });
+
+  it('a closed lane gets no requests', async () => {
+    const { other, engine } = twoLanes(1, true);
+    const out = await Promise.all(Array.from({ length: 4 }, (_, i) => engine.generate({ ...base, seed: i, maxTokens: 5 })));
+    expect(out.every((r) => r.sequences[0].tokenIds.length === 5)).toBe(true);
+    expect(other.runs).toBe(0);
+  });
+
+  it('maxBatchRows bounds the rows of all lanes together', async () => {
+    const main = new ReferenceSession({ ...opts, delayMs: 1 });
+    const other = new ReferenceSession({ ...opts, delayMs: 1 });
+    const session: PolicySession = { outputNames: main.outputNames, run: (f) => main.run(f), offThreadLanes: (shape) => [new SessionLane(other, shape)] };
+    const engine = new GenerationEngine(session, { config, tokenizer: tok, maxBatchRows: 4 });
+    const out = await Promise.all(Array.from({ length: 6 }, (_, i) => engine.generate({ ...base, seed: i, n: 2, maxTokens: 5 })));
+    expect(out.every((r) => r.sequences.length === 2)).toBe(true);
+    // Each lane's runs hold at most maxBatchRows rows (canAdmit bounds the sum; the runs of two lanes overlap in time).
+    expect(Math.max(...main.batchSizes, ...other.batchSizes)).toBeLessThanOrEqual(4);
   });
 });

@@ -4,32 +4,29 @@
 // decodes every live sequence together: the n sequences of a request and all concurrent requests advance in
 // one session.run per step (continuous batching: requests join at step boundaries, finished ones leave).
 //
-// The KV cache lives in the engine (kv-cache.ts), one row per sequence, tokens left-aligned and the unused
-// tail of each row masked by attention_mask, position_ids explicit (the ONNX contract in shared/policy-io.ts).
-// Each run returns the new tokens' key/value, which are written into the rows in place: with a step graph
-// (step-graph.ts; the session lists `step.{i}.*` among its outputNames) a run returns only those, otherwise
-// they are read out of the contract's `present` outputs (same results, but the runtime copies the whole cache
-// out on every run). A prompt is prefilled once (requests with prompts of equal length together) and its KV
-// copied to its n rows; a leaving row's slot is filled by moving the last row into it. No step copies the cache.
+// Runs and the KV cache sit in decode lanes (lane.ts): one row per sequence, tokens left-aligned, the unused
+// tail of each row masked, each run's new key/value written in place. A prompt is prefilled once (requests with
+// prompts of equal length together) and its KV copied to its n rows; a leaving row's slot is filled by moving
+// the last row into it. No step copies the cache.
+//
+// Lanes: a session that brings off-thread lanes (the onnxruntime-node adapter: a session in a worker thread)
+// gets its batch split over them and its own lane, each lane with its own loop. onnxruntime-node runs a session
+// synchronously on the calling thread, so with one lane the second core idles while this thread samples and
+// serves HTTP, and the first idles while this thread waits; with two, one lane's sampling overlaps the other's
+// run. A request's rows stay in one lane; a new request goes to the emptiest lane, lane 0 (this thread, no
+// hand-off latency) on ties, so a lone request decodes exactly as without lanes.
 //
 // Determinism: each sequence draws from its own RNG stream (request seed, sequence index), so a request's text
 // does not depend on what else is in the batch (up to float rounding of batched matmuls, which does not move
 // a sampled token except on a knife-edge).
-import { Tensor, type InferenceSession } from 'onnxruntime-common';
 import { headDim as headDimOf, type ModelConfig } from '../model-config';
-import { POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName, presentValueName, stepKeyName, stepValueName } from '../policy-io';
 import { IncrementalDecoder } from './detokenize';
-import { KvCache } from './kv-cache';
+import { SessionLane, type DecodeLane, type LaneOutput, type LaneShape, type PolicySession } from './lane';
 import { Xoshiro128, randomSeed } from './rng';
 import { sampleToken, type SamplingParams } from './sample';
 import { StopMatcher } from './stop';
 
-/** What the engine needs from a session: `run` of onnxruntime's InferenceSession (node, web or a test double). */
-export interface PolicySession {
-  run(feeds: InferenceSession.FeedsType, fetches?: InferenceSession.FetchesType): Promise<InferenceSession.ReturnType>;
-  /** The graph's outputs; a session whose outputs include `step.0.key` runs the step graph (step-graph.ts). */
-  readonly outputNames?: readonly string[];
-}
+export type { PolicySession } from './lane';
 
 /** What the engine needs from a tokenizer (shared/tokenizer.ts provides it). */
 export interface SamplingTokenizer {
@@ -111,6 +108,8 @@ export interface EngineStats {
   prefills: number;
   /** Cache rebuilds (a request joined or a sequence left). */
   rebuilds: number;
+  /** rowSteps per lane (lane 0 on this thread; see lane.ts). */
+  laneRowSteps: number[];
 }
 
 interface Pending {
@@ -144,42 +143,44 @@ interface Row {
   done: boolean;
 }
 
+interface Lane {
+  runner: DecodeLane;
+  index: number;
+  /** The lane's batch; rows[r] owns the lane's cache row r. */
+  rows: Row[];
+  running: Promise<void> | null;
+}
+
 export class GenerationEngine {
-  readonly stats: EngineStats = { steps: 0, rowSteps: 0, prefills: 0, rebuilds: 0 };
+  readonly stats: EngineStats = { steps: 0, rowSteps: 0, prefills: 0, rebuilds: 0, laneRowSteps: [] };
   private readonly cfg: ModelConfig;
-  private readonly hd: number;
   private readonly maxRows: number;
   private readonly addBos: boolean;
   private readonly queue: Pending[] = [];
-  /** The running batch; rows[r] owns cache row r. */
-  private rows: Row[] = [];
-  private readonly cache: KvCache;
-  /** Output names holding the fed tokens' key/value per layer (step graph), or the contract's present names. */
-  private readonly kvNames: { keys: string[]; values: string[]; step: boolean };
-  private readonly fetches: string[];
-  private running: Promise<void> | null = null;
+  /** Lane 0 runs on this thread; any others come from the session's offThreadLanes (lane.ts). */
+  private readonly lanes: Lane[];
 
   constructor(
-    private readonly session: PolicySession,
+    session: PolicySession,
     private readonly opts: EngineOptions,
   ) {
     this.cfg = opts.config;
-    this.hd = headDimOf(opts.config);
     this.maxRows = opts.maxBatchRows ?? 64;
     this.addBos = opts.addBos ?? opts.tokenizer.bosId !== undefined;
-    this.cache = new KvCache(this.cfg.nLayer, this.cfg.nHead, this.hd, this.cfg.contextLength);
-    const layers = range(this.cfg.nLayer);
-    const step = session.outputNames?.includes(stepKeyName(0)) ?? false;
-    this.kvNames = step
-      ? { keys: layers.map(stepKeyName), values: layers.map(stepValueName), step }
-      : { keys: layers.map(presentKeyName), values: layers.map(presentValueName), step };
-    const hasValues = session.outputNames ? session.outputNames.includes(POLICY_OUTPUTS.values) : true;
-    this.fetches = [POLICY_OUTPUTS.logits, ...(hasValues ? [POLICY_OUTPUTS.values] : []), ...layers.flatMap((l) => [this.kvNames.keys[l], this.kvNames.values[l]])];
+    const shape: LaneShape = { nLayer: this.cfg.nLayer, nHead: this.cfg.nHead, headDim: headDimOf(this.cfg), contextLength: this.cfg.contextLength, vocabSize: this.cfg.vocabSize };
+    const runners = [new SessionLane(session, shape), ...(session.offThreadLanes?.(shape) ?? [])];
+    this.lanes = runners.map((runner, index) => ({ runner, index, rows: [], running: null }));
+    this.stats.laneRowSteps = runners.map(() => 0);
   }
 
   /** True when the session runs the step graph (runs return only the new tokens' key/value). */
   get usesStepGraph(): boolean {
-    return this.kvNames.step;
+    return this.lanes[0].runner.usesStepGraph;
+  }
+
+  /** Decode lanes (1 unless the session brings off-thread lanes). */
+  get laneCount(): number {
+    return this.lanes.length;
   }
 
   /** Prompt ids for a text prompt, as generate() will feed them (for validation and token counts). */
@@ -190,12 +191,16 @@ export class GenerationEngine {
 
   /** Sequences running or waiting (0 = idle). */
   get load(): number {
-    return this.rows.length + this.queue.reduce((s, p) => s + p.n, 0);
+    return this.lanes.reduce((s, l) => s + l.rows.length, 0) + this.queue.reduce((s, p) => s + p.n, 0);
   }
 
   /** Resolves when nothing is running or queued (used before releasing the session on a policy swap). */
   async drain(): Promise<void> {
-    while (this.running) await this.running;
+    for (;;) {
+      const running = this.lanes.map((l) => l.running).filter((r) => r !== null);
+      if (!running.length) return;
+      await Promise.all(running);
+    }
   }
 
   generate(req: GenerateRequest): Promise<GenerateResult> {
@@ -229,82 +234,126 @@ export class GenerationEngine {
     });
   }
 
+  /** Starts the loop of every idle lane; one that gets no work ends at once. Lane 0 first, so a lone request stays on this thread. */
   private kick(): void {
-    if (this.running) return;
-    this.running = this.loop()
-      .catch(() => undefined) // failures are delivered to the requests concerned
-      .finally(() => {
-        this.running = null;
-        if (this.queue.length) this.kick();
-      });
+    for (const lane of this.lanes) {
+      if (lane.running) continue;
+      // Started from a microtask so `running` is set before the loop runs: the loop itself kicks other lanes.
+      lane.running = Promise.resolve()
+        .then(() => this.loop(lane))
+        .catch(() => undefined) // failures are delivered to the requests concerned
+        .finally(() => {
+          lane.running = null;
+          if (this.queue.length && this.canAdmit(lane, this.queue[0])) this.kick();
+        });
+    }
   }
 
-  private async loop(): Promise<void> {
+  private async loop(lane: Lane): Promise<void> {
     for (;;) {
       try {
-        this.leave();
-        await this.admit();
-        if (this.rows.length === 0) {
-          this.cache.clear();
-          if (this.queue.length === 0) return;
+        this.leave(lane);
+        await this.admit(lane);
+        this.leave(lane); // sequences that ended on their first token
+        if (lane.rows.length === 0) {
+          lane.runner.clear();
+          if (this.queue.length === 0 || !this.canAdmit(lane, this.queue[0])) return;
           continue;
         }
-        await this.step();
+        await this.step(lane);
       } catch (e) {
-        // A fault outside session.run (a callback, a tokenizer that cannot decode an id): fail the running
-        // requests rather than leave them waiting forever, and start the next batch from a clean state.
-        this.failAll(e);
+        // A fault outside session.run (a callback, a tokenizer that cannot decode an id): fail the lane's running
+        // requests rather than leave them waiting forever, and start its next batch from a clean state.
+        this.failAll(lane, e);
       }
     }
   }
 
-  private failAll(e: unknown): void {
-    for (const row of this.rows) this.fail(row.p, e);
-    this.rows = [];
-    this.cache.clear();
+  private failAll(lane: Lane, e: unknown): void {
+    for (const row of lane.rows) this.fail(row.p, e);
+    lane.rows = [];
+    lane.runner.clear();
+  }
+
+  /** Rows that will take part in the next step (finished and failed ones leave at the boundary). */
+  private live(lane: Lane): number {
+    let n = 0;
+    for (const row of lane.rows) if (!row.done && !row.p.failed) n++;
+    return n;
+  }
+
+  /**
+   * Whether `lane` takes request `p` now: the rows fit under maxBatchRows across lanes, and `lane` is the emptiest
+   * open lane relative to its share, the lowest-numbered on ties (a request's n rows stay together in one lane;
+   * a lone request always lands on lane 0, even when it arrives while lane 0 is mid-step).
+   */
+  private canAdmit(lane: Lane, p: Pending, taken = 0): boolean {
+    if (lane.runner.closed) return false;
+    const mine = this.live(lane) + taken;
+    const fill = (l: Lane, n: number) => n / (l.runner.share ?? 1);
+    let total = 0;
+    let preferred = true;
+    for (const other of this.lanes) {
+      const n = other === lane ? mine : this.live(other);
+      total += n;
+      if (other === lane || other.runner.closed) continue;
+      const d = fill(other, n) - fill(lane, mine);
+      if (d < 0 || (d === 0 && other.index < lane.index)) preferred = false;
+    }
+    return preferred && total + p.n <= this.maxRows;
   }
 
   /** Step boundary: drops finished, failed and aborted rows, filling each hole with the last row. */
-  private leave(): void {
+  private leave(lane: Lane): void {
+    const rows = lane.rows;
     let changed = false;
-    for (let i = 0; i < this.rows.length; ) {
-      const row = this.rows[i];
+    for (let i = 0; i < rows.length; ) {
+      const row = rows[i];
       if (row.p.req.signal?.aborted && !row.p.failed) this.fail(row.p, abortError());
       if (!row.done && !row.p.failed) {
         i++;
         continue;
       }
       changed = true;
-      const last = this.rows.length - 1;
+      const last = rows.length - 1;
       if (i !== last) {
-        this.cache.moveRow(last, i, this.rows[last].realLen);
-        this.rows[i] = this.rows[last];
+        lane.runner.moveRow(last, i, rows[last].realLen);
+        rows[i] = rows[last];
       }
-      this.rows.pop();
+      rows.pop();
     }
-    if (changed) this.stats.rebuilds++;
+    if (!changed) return;
+    this.stats.rebuilds++;
+    // Freed rows may let a waiting request into an idle lane.
+    if (this.queue.length) this.kick();
   }
 
-  /** Step boundary: prefills the waiting requests that fit, samples their first tokens, adds the rows that go on. */
-  private async admit(): Promise<void> {
-    let free = this.maxRows - this.rows.length;
+  /** Step boundary: prefills the waiting requests this lane takes, samples their first tokens, adds their rows. */
+  private async admit(lane: Lane): Promise<void> {
     const batch: Pending[] = [];
-    while (this.queue.length && this.queue[0].n <= free) {
-      const p = this.queue.shift()!;
+    let taken = 0;
+    while (this.queue.length) {
+      const p = this.queue[0];
       if (p.req.signal?.aborted) {
+        this.queue.shift();
         p.reject(abortError());
         continue;
       }
-      free -= p.n;
+      // The rows taken so far are not in lane.rows yet: count them as this lane's.
+      if (!this.canAdmit(lane, p, taken)) break;
+      this.queue.shift();
+      taken += p.n;
       batch.push(p);
     }
+    // What this lane leaves may be another lane's to take.
+    if (this.queue.length) this.kick();
     if (!batch.length) return;
     // Prompts of equal length prefill together (no padding needed); others one group each.
     const groups = new Map<number, Pending[]>();
     for (const p of batch) groups.set(p.promptIds.length, [...(groups.get(p.promptIds.length) ?? []), p]);
     for (const [len, group] of groups) {
       try {
-        await this.prefill(group, len);
+        await this.prefill(lane, group, len);
       } catch (e) {
         for (const p of group) this.fail(p, e);
       }
@@ -312,27 +361,16 @@ export class GenerationEngine {
     this.stats.rebuilds++;
   }
 
-  private async prefill(group: Pending[], len: number): Promise<void> {
+  private async prefill(lane: Lane, group: Pending[], len: number): Promise<void> {
     const g = group.length;
-    const ids = new BigInt64Array(g * len);
-    const pos = new BigInt64Array(g * len);
-    group.forEach((p, r) => p.promptIds.forEach((t, j) => ((ids[r * len + j] = BigInt(t)), (pos[r * len + j] = BigInt(j)))));
-    const feeds: Record<string, Tensor> = {
-      [POLICY_INPUTS.inputIds]: new Tensor('int64', ids, [g, len]),
-      [POLICY_INPUTS.attentionMask]: new Tensor('int64', new BigInt64Array(g * len).fill(1n), [g, len]),
-      [POLICY_INPUTS.positionIds]: new Tensor('int64', pos, [g, len]),
-    };
-    const empty = new Float32Array(0);
-    for (let l = 0; l < this.cfg.nLayer; l++) {
-      feeds[pastKeyName(l)] = new Tensor('float32', empty, [g, this.cfg.nHead, 0, this.hd]);
-      feeds[pastValueName(l)] = new Tensor('float32', empty, [g, this.cfg.nHead, 0, this.hd]);
-    }
-    const out = await this.session.run(feeds, this.fetches);
+    const ids = new Int32Array(g * len);
+    group.forEach((p, r) => ids.set(p.promptIds, r * len));
+    // Every sequence gets a cache row before its first token is sampled (the lane copies the prompt's KV as it
+    // prefills); one that ends on that token leaves at the next boundary like any finished row.
+    const sources = group.flatMap((p, r) => Array.from({ length: p.n }, () => r));
+    const out = await lane.runner.prefill(ids, g, len, sources, lane.rows.map((r) => r.realLen));
     this.stats.prefills++;
-    const logits = out[POLICY_OUTPUTS.logits].data as Float32Array;
-    const values = out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined;
     const V = this.cfg.vocabSize;
-    const joining: { row: Row; src: number }[] = [];
     group.forEach((p, r) => {
       for (let i = 0; i < p.n; i++) {
         const row: Row = {
@@ -348,73 +386,37 @@ export class GenerationEngine {
           stop: new StopMatcher(p.stop),
           done: false,
         };
-        this.accept(row, logits, (r * len + len - 1) * V, values ? values[r * len + len - 1] : undefined);
-        if (!row.done) joining.push({ row, src: r });
+        lane.rows.push(row);
+        this.accept(row, out.logits, r * V, out.values?.[r]);
       }
     });
-    if (!joining.length) return;
-    const B = this.rows.length + joining.length;
-    this.cache.reserve(B, Math.max(len, ...this.rows.map((r) => r.realLen)), this.rows.map((r) => r.realLen));
-    const first = this.rows.length;
-    for (let l = 0; l < this.cfg.nLayer; l++) {
-      const k = out[this.kvNames.keys[l]].data as Float32Array;
-      const v = out[this.kvNames.values[l]].data as Float32Array;
-      joining.forEach(({ src }, j) => this.cache.write(l, k, v, src, len, 0, len, first + j, 0));
-    }
-    for (const { row } of joining) this.rows.push(row);
   }
 
-  /** One decode step for every row in the batch. */
-  private async step(): Promise<void> {
-    const rows = this.rows;
+  /** One decode step for every row of the lane. */
+  private async step(lane: Lane): Promise<void> {
+    const rows = lane.rows;
     const B = rows.length;
-    let longest = 0;
-    for (const row of rows) if (row.realLen > longest) longest = row.realLen;
-    this.cache.reserve(B, longest, rows.map((r) => r.realLen));
-    const P = this.cache.cols;
-    const ids = new BigInt64Array(B);
-    const pos = new BigInt64Array(B);
-    const mask = new BigInt64Array(B * (P + 1));
+    const next = new Int32Array(B);
+    const lens = new Int32Array(B);
     for (let r = 0; r < B; r++) {
-      const row = rows[r];
-      ids[r] = BigInt(row.next);
-      pos[r] = BigInt(row.realLen);
-      mask.fill(1n, r * (P + 1), r * (P + 1) + row.realLen);
-      mask[r * (P + 1) + P] = 1n;
+      next[r] = rows[r].next;
+      lens[r] = rows[r].realLen;
     }
-    const past = this.cache.past(B);
-    const feeds: Record<string, Tensor> = {
-      [POLICY_INPUTS.inputIds]: new Tensor('int64', ids, [B, 1]),
-      [POLICY_INPUTS.attentionMask]: new Tensor('int64', mask, [B, P + 1]),
-      [POLICY_INPUTS.positionIds]: new Tensor('int64', pos, [B, 1]),
-    };
-    for (let l = 0; l < this.cfg.nLayer; l++) {
-      feeds[pastKeyName(l)] = past.keys[l];
-      feeds[pastValueName(l)] = past.values[l];
-    }
-    let out: InferenceSession.ReturnType;
+    let out: LaneOutput;
     try {
-      out = await this.session.run(feeds, this.fetches);
+      out = await lane.runner.step(next, lens);
     } catch (e) {
-      this.failAll(e);
+      this.failAll(lane, e);
       return;
     }
     this.stats.steps++;
     this.stats.rowSteps += B;
-    // The fed token's key/value: the only position of a step output, the last of a present output.
-    const srcLen = this.kvNames.step ? 1 : P + 1;
-    for (let l = 0; l < this.cfg.nLayer; l++) {
-      const k = out[this.kvNames.keys[l]].data as Float32Array;
-      const v = out[this.kvNames.values[l]].data as Float32Array;
-      for (let r = 0; r < B; r++) this.cache.write(l, k, v, r, srcLen, srcLen - 1, 1, r, rows[r].realLen);
-    }
-    const logits = out[POLICY_OUTPUTS.logits].data as Float32Array;
-    const values = out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined;
+    this.stats.laneRowSteps[lane.index] += B;
     const V = this.cfg.vocabSize;
     for (let r = 0; r < B; r++) {
       const row = rows[r];
       row.realLen++;
-      if (!row.p.failed) this.accept(row, logits, r * V, values?.[r]);
+      if (!row.p.failed) this.accept(row, out.logits, r * V, out.values?.[r]);
     }
   }
 
@@ -466,10 +468,6 @@ export class GenerationEngine {
     p.failed = true;
     p.reject(e);
   }
-}
-
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
 }
 
 function abortError(): Error {

@@ -31,7 +31,7 @@ export class KvCache {
    * Makes room for `rows` rows of which the longest holds `longest` tokens plus one more to be written (the
    * token fed in the next run). `used` gives the tokens held per row now (only those are kept on a relayout).
    */
-  reserve(rows: number, longest: number, used: readonly number[]): void {
+  reserve(rows: number, longest: number, used: ArrayLike<number>): void {
     const need = Math.min(this.maxCols, longest + 1);
     let cols = this.cols;
     if (need > cols) cols = Math.min(this.maxCols, roundUp(need, CACHE_CHUNK));
@@ -60,7 +60,7 @@ export class KvCache {
    * Re-strides the rows in place from `from` to `to` columns, keeping each row's used columns. Growing moves
    * blocks last-first and shrinking first-last, so no block is overwritten before it has moved.
    */
-  private relayout(buf: Float32Array, from: number, to: number, used: readonly number[]): void {
+  private relayout(buf: Float32Array, from: number, to: number, used: ArrayLike<number>): void {
     const D = this.headDim;
     const H = this.nHead;
     const move = (r: number, h: number) => {

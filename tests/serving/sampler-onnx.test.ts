@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeOnnxRuntime } from '../../api/adapters/onnxruntime-node';
 import { writeRandomPolicy, type RandomPolicy } from '../../bench/random-policy';
 import { ortSessionOptions } from '../../shared/onnx-session';
 import { GenerationEngine } from '../../shared/sampling';
@@ -81,5 +82,29 @@ describe('GenerationEngine on onnxruntime-node', () => {
       }
     }
     expect(stepEngine.stats.rowSteps / stepEngine.stats.steps).toBeGreaterThan(2);
+  });
+
+  it('the adapter’s worker-thread lane samples what a single in-thread lane samples', async () => {
+    const bytes = readFileSync(join(policy.dir, 'policy.onnx'));
+    const laned = await nodeOnnxRuntime({}, { workerLanes: 1, wideThreads: 1 }).createSession(bytes);
+    const single = await nodeOnnxRuntime({}, { workerLanes: 0, wideThreads: 1 }).createSession(bytes);
+    try {
+      const e = new GenerationEngine(laned, { config: policy.config, tokenizer: tok });
+      expect(e.laneCount).toBe(2);
+      const reqs = Array.from({ length: 8 }, (_, i) => ({ prompt: ['Once upon a time', 'A longer prompt than the first one', 'Hi'][i % 3], maxTokens: 10 + 3 * i, temperature: 0.9, topK: 40, seed: 100 + i, n: 1 + (i % 2) }));
+      // Two waves, so rows join the worker lane while it is decoding and leave it mid-run.
+      const first = Promise.all(reqs.slice(0, 5).map((r) => e.generate(r)));
+      await new Promise((r) => setTimeout(r, 5));
+      const together = [...(await first), ...(await Promise.all(reqs.slice(5).map((r) => e.generate(r))))];
+      const s = new GenerationEngine(single, { config: policy.config, tokenizer: tok });
+      for (let i = 0; i < reqs.length; i++) {
+        const alone = await s.generate(reqs[i]);
+        expect(together[i].sequences.map((q) => q.tokenIds)).toEqual(alone.sequences.map((q) => q.tokenIds));
+      }
+      expect(e.stats.laneRowSteps.every((n) => n > 0)).toBe(true); // both lanes decoded
+    } finally {
+      await laned.release();
+      await single.release();
+    }
   });
 });

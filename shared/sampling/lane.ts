@@ -1,0 +1,175 @@
+// A decode lane: one policy session plus the KV cache of the rows it decodes (kv-cache.ts). The engine
+// (engine.ts) keeps the rows' sampling state; a lane keeps what the graph needs, runs it and writes each run's
+// new key/value into its cache, so the engine sees only logits and values.
+//
+// Why the cache sits with the session and not with the engine: a lane may live on another thread (the
+// onnxruntime-node adapter puts one in a worker thread, api/adapters/ort-lane-worker.ts), where the cache has
+// to be, since onnxruntime-node accepts no SharedArrayBuffer-backed input (measured: "Invalid argument") and
+// copying the cache to another thread on every step would cost more than the step. Only token ids, row lengths
+// and the logits cross.
+import { Tensor, type InferenceSession } from 'onnxruntime-common';
+import { POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName, presentValueName, stepKeyName, stepValueName } from '../policy-io';
+import { KvCache } from './kv-cache';
+
+/** What the engine needs from a session: `run` of onnxruntime's InferenceSession (node, web or a test double). */
+export interface PolicySession {
+  run(feeds: InferenceSession.FeedsType, fetches?: InferenceSession.FetchesType): Promise<InferenceSession.ReturnType>;
+  /** The graph's outputs; a session whose outputs include `step.0.key` runs the step graph (step-graph.ts). */
+  readonly outputNames?: readonly string[];
+  /**
+   * More lanes over the same graph that run off this thread (onnxruntime-node worker threads): the engine then
+   * splits its batch over this session's own lane and these, so one lane's sampling overlaps another's run.
+   * Called once per engine. Sessions without it decode on one lane.
+   */
+  readonly offThreadLanes?: (shape: LaneShape) => DecodeLane[];
+}
+
+/** The graph's sizes a lane needs (plain numbers, so they can be posted to a worker thread). */
+export interface LaneShape {
+  nLayer: number;
+  nHead: number;
+  headDim: number;
+  contextLength: number;
+  vocabSize: number;
+}
+
+export interface LaneOutput {
+  /** [rows, vocab]: the next-token logits of each prompt (prefill) or row (step). */
+  logits: Float32Array;
+  /** [rows]: value-head outputs at the same positions, when the graph has a value head. */
+  values?: Float32Array;
+}
+
+/** The contract of a lane; SessionLane implements it in-thread, the worker proxy by messages to one. */
+export interface DecodeLane {
+  /** True when runs return only the fed tokens' key/value (the step graph). */
+  readonly usesStepGraph: boolean;
+  /** True once the lane can run no more (its thread died): the engine gives it no new requests. */
+  readonly closed?: boolean;
+  /**
+   * Rows this lane takes relative to others (default 1): a lane on a thread of its own can carry more than the
+   * engine's thread, which also samples every lane's rows and serves requests.
+   */
+  readonly share?: number;
+  /**
+   * Runs `g` prompts of `len` tokens each (`ids` row-major [g, len]) with an empty past and appends one cache
+   * row per entry of `sources`, holding that prompt's key/value (a prompt sampled n times gets n rows). `used`
+   * gives the tokens each current row holds. Returns each prompt's last-position logits and value.
+   */
+  prefill(ids: Int32Array, g: number, len: number, sources: readonly number[], used: readonly number[]): Promise<LaneOutput>;
+  /** One decode step: row r is fed token `next[r]` at position `lens[r]` (the tokens it holds), then holds one more. */
+  step(next: Int32Array, lens: Int32Array): Promise<LaneOutput>;
+  /** Moves the first `n` cached tokens of row `from` to row `to` (compaction when a row leaves). */
+  moveRow(from: number, to: number, n: number): void;
+  /** The batch is empty. */
+  clear(): void;
+}
+
+/** A lane on the calling thread over any PolicySession. */
+export class SessionLane implements DecodeLane {
+  readonly usesStepGraph: boolean;
+  private readonly cache: KvCache;
+  /** Output names holding the fed tokens' key/value per layer (step graph), or the contract's present names. */
+  private readonly kvNames: { keys: string[]; values: string[] };
+  private readonly fetches: string[];
+  private readonly hasValues: boolean;
+
+  constructor(
+    private readonly session: PolicySession,
+    private readonly shape: LaneShape,
+  ) {
+    this.cache = new KvCache(shape.nLayer, shape.nHead, shape.headDim, shape.contextLength);
+    const layers = Array.from({ length: shape.nLayer }, (_, i) => i);
+    this.usesStepGraph = session.outputNames?.includes(stepKeyName(0)) ?? false;
+    this.kvNames = this.usesStepGraph
+      ? { keys: layers.map(stepKeyName), values: layers.map(stepValueName) }
+      : { keys: layers.map(presentKeyName), values: layers.map(presentValueName) };
+    this.hasValues = session.outputNames ? session.outputNames.includes(POLICY_OUTPUTS.values) : true;
+    this.fetches = [POLICY_OUTPUTS.logits, ...(this.hasValues ? [POLICY_OUTPUTS.values] : []), ...layers.flatMap((l) => [this.kvNames.keys[l], this.kvNames.values[l]])];
+  }
+
+  async prefill(ids: Int32Array, g: number, len: number, sources: readonly number[], used: readonly number[]): Promise<LaneOutput> {
+    const { nLayer, nHead, headDim, vocabSize: V } = this.shape;
+    const idsT = new BigInt64Array(g * len);
+    const pos = new BigInt64Array(g * len);
+    for (let i = 0; i < g * len; i++) {
+      idsT[i] = BigInt(ids[i]);
+      pos[i] = BigInt(i % len);
+    }
+    const feeds: Record<string, Tensor> = {
+      [POLICY_INPUTS.inputIds]: new Tensor('int64', idsT, [g, len]),
+      [POLICY_INPUTS.attentionMask]: new Tensor('int64', new BigInt64Array(g * len).fill(1n), [g, len]),
+      [POLICY_INPUTS.positionIds]: new Tensor('int64', pos, [g, len]),
+    };
+    const empty = new Float32Array(0);
+    for (let l = 0; l < nLayer; l++) {
+      feeds[pastKeyName(l)] = new Tensor('float32', empty, [g, nHead, 0, headDim]);
+      feeds[pastValueName(l)] = new Tensor('float32', empty, [g, nHead, 0, headDim]);
+    }
+    const out = await this.session.run(feeds, this.fetches);
+    if (sources.length) {
+      let longest = len;
+      for (const n of used) if (n > longest) longest = n;
+      this.cache.reserve(used.length + sources.length, longest, used);
+      for (let l = 0; l < nLayer; l++) {
+        const k = out[this.kvNames.keys[l]].data as Float32Array;
+        const v = out[this.kvNames.values[l]].data as Float32Array;
+        sources.forEach((src, j) => this.cache.write(l, k, v, src, len, 0, len, used.length + j, 0));
+      }
+    }
+    // Only the last position of each prompt is sampled from.
+    const all = out[POLICY_OUTPUTS.logits].data as Float32Array;
+    const vals = out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined;
+    const logits = new Float32Array(g * V);
+    const values = vals ? new Float32Array(g) : undefined;
+    for (let r = 0; r < g; r++) {
+      logits.set(all.subarray((r * len + len - 1) * V, (r * len + len) * V), r * V);
+      if (values) values[r] = vals![r * len + len - 1];
+    }
+    return { logits, values };
+  }
+
+  async step(next: Int32Array, lens: Int32Array): Promise<LaneOutput> {
+    const B = next.length;
+    let longest = 0;
+    for (let r = 0; r < B; r++) if (lens[r] > longest) longest = lens[r];
+    this.cache.reserve(B, longest, lens);
+    const P = this.cache.cols;
+    const ids = new BigInt64Array(B);
+    const pos = new BigInt64Array(B);
+    const mask = new BigInt64Array(B * (P + 1));
+    for (let r = 0; r < B; r++) {
+      ids[r] = BigInt(next[r]);
+      pos[r] = BigInt(lens[r]);
+      mask.fill(1n, r * (P + 1), r * (P + 1) + lens[r]);
+      mask[r * (P + 1) + P] = 1n;
+    }
+    const past = this.cache.past(B);
+    const feeds: Record<string, Tensor> = {
+      [POLICY_INPUTS.inputIds]: new Tensor('int64', ids, [B, 1]),
+      [POLICY_INPUTS.attentionMask]: new Tensor('int64', mask, [B, P + 1]),
+      [POLICY_INPUTS.positionIds]: new Tensor('int64', pos, [B, 1]),
+    };
+    for (let l = 0; l < this.shape.nLayer; l++) {
+      feeds[pastKeyName(l)] = past.keys[l];
+      feeds[pastValueName(l)] = past.values[l];
+    }
+    const out = await this.session.run(feeds, this.fetches);
+    // The fed token's key/value: the only position of a step output, the last of a present output.
+    const srcLen = this.usesStepGraph ? 1 : P + 1;
+    for (let l = 0; l < this.shape.nLayer; l++) {
+      const k = out[this.kvNames.keys[l]].data as Float32Array;
+      const v = out[this.kvNames.values[l]].data as Float32Array;
+      for (let r = 0; r < B; r++) this.cache.write(l, k, v, r, srcLen, srcLen - 1, 1, r, lens[r]);
+    }
+    return { logits: out[POLICY_OUTPUTS.logits].data as Float32Array, values: out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined };
+  }
+
+  moveRow(from: number, to: number, n: number): void {
+    this.cache.moveRow(from, to, n);
+  }
+
+  clear(): void {
+    this.cache.clear();
+  }
+}
