@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { parseModelConfig, type ModelConfig } from '../shared/model-config';
 import { ensureBackend } from '../worker/backend';
-import { GPT, attentionMode, initialValues, paramSpecs } from '../worker/model/gpt';
+import { GPT, initialValues, paramSpecs } from '../worker/model/gpt';
 import { layoutOf } from '../worker/train/flat';
 import { DataParallelTrainer } from '../worker/train/parallel';
 import { Rng, sampleStarts } from '../worker/train/lm-data';
@@ -60,15 +60,17 @@ function flopsPerToken(c: ModelConfig, T: number): { total: number; dense: numbe
   // weights that multiply every token: c_attn (C×3C) + c_proj (C×C) + c_fc (C×M) + mlp c_proj (M×C) per layer, plus the tied LM head (C×V)
   const matmulParams = L * (3 * C * C + C * C + 2 * C * M) + c.vocabSize * C;
   const dense = 6 * matmulParams;
-  // q·kᵀ and att·v: 2·T·C each per layer forward, over all T keys (TF.js computes the full masked T×T)
-  const attention = 3 * L * 4 * T * C;
+  // q·kᵀ and att·v, 2·C FLOPs per (query, key) pair each, over the causal pairs only: position t sees t+1 keys,
+  // (T+1)/2 on average. The implementation computes the full masked T×T; the masked half is not counted.
+  const attention = 3 * L * 4 * C * ((T + 1) / 2);
   return { total: dense + attention, dense, attention };
 }
 
 const FLOPS_FORMULA =
-  'per token: 6·(L·(3C² + C² + 2·C·M) + V·C) + 12·L·T·C; i.e. 3 × forward (backward = 2 × forward), forward = 2 FLOPs per weight of every matmul ' +
-  '(c_attn, attn c_proj, mlp c_fc, mlp c_proj, tied LM head) + 4·T·C per layer for q·kᵀ and att·v over the full T×T (as computed); ' +
-  'embedding gathers, LayerNorm, GELU, softmax and the one-hot embedding gradient are not counted. C = dModel, M = mlpRatio·C, L = nLayer, V = vocabSize, T = window length.';
+  'per token: 6·(L·(3C² + C² + 2·C·M) + V·C) + 6·L·C·(T+1); i.e. 3 × forward (backward = 2 × forward), forward = 2 FLOPs per weight of every matmul ' +
+  '(c_attn, attn c_proj, mlp c_fc, mlp c_proj, tied LM head) + 2·C·(T+1) per layer for q·kᵀ and att·v over the causal (query, key) pairs only ' +
+  '((T+1)/2 keys per query on average; the masked half of the computed T×T is not counted); embedding gathers, LayerNorm, GELU, softmax, ' +
+  'biases and the embedding gradient are not counted. C = dModel, M = mlpRatio·C, L = nLayer, V = vocabSize, T = window length.';
 
 /** CPU time of this process in ms (all threads). For one-thread work it barely moves when the machine is busy. */
 function cpuMs(): number {
@@ -137,29 +139,24 @@ function fwdBwd(model: GPT, vars: tf.Variable[], tokens: Int32Array, B: number):
   });
 }
 
-function timeFwdBwd(c: ModelConfig, T: number, B: number, blocks?: boolean) {
-  attentionMode.blocks = blocks;
-  try {
-    const model = new GPT(c, { heads: { value: false, reward: false }, seed: 1 });
-    const vars = model.variables(['trunk']);
-    const tokens = randomTokens(B * (T + 1), c.vocabSize, T);
+function timeFwdBwd(c: ModelConfig, T: number, B: number) {
+  const model = new GPT(c, { heads: { value: false, reward: false }, seed: 1 });
+  const vars = model.variables(['trunk']);
+  const tokens = randomTokens(B * (T + 1), c.vocabSize, T);
+  fwdBwd(model, vars, tokens, B);
+  fwdBwd(model, vars, tokens, B);
+  const before = tf.memory().numTensors;
+  const times: number[] = [], cpu: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now(), c0 = cpuMs();
     fwdBwd(model, vars, tokens, B);
-    fwdBwd(model, vars, tokens, B);
-    const before = tf.memory().numTensors;
-    const times: number[] = [], cpu: number[] = [];
-    for (let r = 0; r < reps; r++) {
-      const t0 = performance.now(), c0 = cpuMs();
-      fwdBwd(model, vars, tokens, B);
-      times.push(performance.now() - t0);
-      cpu.push(cpuMs() - c0);
-    }
-    const leaked = tf.memory().numTensors - before;
-    if (leaked !== 0) throw new Error(`forward+backward leaked ${leaked} tensors over ${reps} steps`);
-    model.dispose();
-    return { ...stats(times), cpu: stats(cpu) };
-  } finally {
-    attentionMode.blocks = undefined;
+    times.push(performance.now() - t0);
+    cpu.push(cpuMs() - c0);
   }
+  const leaked = tf.memory().numTensors - before;
+  if (leaked !== 0) throw new Error(`forward+backward leaked ${leaked} tensors over ${reps} steps`);
+  model.dispose();
+  return { ...stats(times), cpu: stats(cpu) };
 }
 
 async function profileStep(c: ModelConfig, T: number, B: number) {
@@ -239,7 +236,6 @@ async function main() {
     return +((2 * 1024 ** 3) / Math.min(...t) / 1e6).toFixed(2);
   });
   const peakCpu = Math.max(...matmul.map((r) => r.gflops_cpu_time));
-  const attentionBlocksByDefault = tf.getBackend() === 'wasm'; // gpt.ts's own default
   log(`matmul 1024³ reference: ${ref} GFLOP/s; peak at model shapes ${peak.gflops_best} GFLOP/s (${peak.m}×${peak.k}×${peak.n})`);
 
   const settings = [];
@@ -249,8 +245,7 @@ async function main() {
     const tokens = s.B * s.T;
     const gf = (ms: number, n = 1) => +((f.total * tokens) / ms / 1e6 / n).toFixed(2);
     const fb = timeFwdBwd(c, s.T, s.B);
-    const other = timeFwdBwd(c, s.T, s.B, !attentionBlocksByDefault);
-    log(`T=${s.T} B=${s.B} forward+backward, 1 thread: ${fb.best.toFixed(0)} ms best, ${fb.median.toFixed(0)} median → ${gf(fb.best)} GFLOP/s (${(gf(fb.best) / peak.gflops_best).toFixed(2)} of peak); CPU time ${fb.cpu.median.toFixed(0)} ms → ${(gf(fb.cpu.median) / peakCpu).toFixed(2)} of the CPU-time peak; other attention ${other.cpu.median.toFixed(0)} ms CPU`);
+    log(`T=${s.T} B=${s.B} forward+backward, 1 thread: ${fb.best.toFixed(0)} ms best, ${fb.median.toFixed(0)} median → ${gf(fb.best)} GFLOP/s (${(gf(fb.best) / peak.gflops_best).toFixed(2)} of peak); CPU time ${fb.cpu.median.toFixed(0)} ms → ${(gf(fb.cpu.median) / peakCpu).toFixed(2)} of the CPU-time peak`);
     const st = await timeTrainer(c, 0, s.T, s.B);
     log(`T=${s.T} B=${s.B} optimizer step, trainer threads=0: ${st.best.toFixed(0)} ms best → ${((tokens / st.best) * 1000).toFixed(0)} tokens/s`);
     const dp = threads > 0 ? await timeTrainer(c, threads, s.T, s.B) : null;
@@ -271,12 +266,6 @@ async function main() {
         cpu_ms_median: +fb.cpu.median.toFixed(1),
         gflops_cpu_time: gf(fb.cpu.median),
         ratio_to_matmul_peak_cpu_time: +(gf(fb.cpu.median) / peakCpu).toFixed(3),
-      },
-      attention_implementations: {
-        what: 'forward+backward, 1 thread, with each attention implementation of gpt.ts (attentionMode): blocks = per (batch row, head) 2-D matMuls, batched = one 3-D matMul',
-        default: attentionBlocksByDefault ? 'blocks' : 'batched',
-        [attentionBlocksByDefault ? 'blocks' : 'batched']: { ms_best: +fb.best.toFixed(1), cpu_ms_median: +fb.cpu.median.toFixed(1), gflops_cpu_time: gf(fb.cpu.median) },
-        [attentionBlocksByDefault ? 'batched' : 'blocks']: { ms_best: +other.best.toFixed(1), cpu_ms_median: +other.cpu.median.toFixed(1), gflops_cpu_time: gf(other.cpu.median) },
       },
       train_step_1_thread: {
         what: 'DataParallelTrainer threads=0: forward+backward, gradients to JS, AdamW, weights back',

@@ -81,6 +81,26 @@ describe('GPT', () => {
     for (const g of [m, other, c, rm]) g.dispose();
   });
 
+  it('lmLoss is the weighted mean next-token cross-entropy of the forward logits', () => {
+    // An independent float64 reference: the gradient check below cannot catch a wrong but self-consistent loss.
+    const m = new GPT(TINY, { heads: { value: false, reward: false }, seed: 6 });
+    const B = 3, T = 9;
+    const windows = ids(B, T + 1, 5);
+    const weights = Float32Array.from({ length: B * T }, (_, i) => (i % 4 === 1 ? 0 : 0.5 + (i % 3)));
+    const logits = m.forward(windows.map((w) => w.slice(0, T))).logits.arraySync() as number[][][];
+    let nats = 0, total = 0;
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < T; t++) {
+        const row = logits[b][t], max = Math.max(...row);
+        const lse = max + Math.log(row.reduce((a, l) => a + Math.exp(l - max), 0));
+        nats += weights[b * T + t] * (lse - row[windows[b][t + 1]]);
+        total += weights[b * T + t];
+      }
+    const loss = m.lmLoss(Int32Array.from(windows.flat()), B, weights).dataSync()[0];
+    expect(Math.abs(loss - nats / total)).toBeLessThan(1e-5);
+    m.dispose();
+  });
+
   it('has gradients that match finite differences for every weight (tiny config)', () => {
     const m = new GPT(TINY, { heads: { value: true, reward: true }, seed: 5 });
     const B = 2, T = 7;

@@ -6,17 +6,21 @@
 // Weights live in a Map keyed by GPT-2 names (wte.weight, h.0.attn.c_attn.weight, ...; Conv1D layout
 // [in, out]) so safetensors and the ONNX exporter see exactly what TF.js trains.
 //
-// Speed on the wasm backend decides how this file is written (see ENVIRONMENT.md, each was measured):
+// Speed on the wasm backend decides how this file is written (see ENVIRONMENT.md and
+// worker/backend-wasm-fixes.ts, which replaces the wasm kernels that were slow or wrong; each was measured):
 // - every matMul is plain 2-D or batched without transpose flags; gradients are custom and transpose
-//   explicitly (the built-in matMul gradient uses transposeA/B, 13–40× slower);
-// - the embedding lookup is a gather whose gradient is a one-hot matMul (wasm has no UnsortedSegmentSum);
-// - bias and LayerNorm gain gradients are ones-row matMuls (a sum over axis 0 is slow);
+//   explicitly (the built-in matMul gradient uses transposeA/B, 13–40× slower), choosing the operand order
+//   that packs the smaller matrix (see linear);
+// - attention runs over all heads at once as batched matMuls on a [B·H, T, D] layout made by one transpose of
+//   c_attn's [N, 3C] output (see attention);
+// - the embedding lookup is a gather whose gradient is a scatter-add (unsortedSegmentSum);
+// - sums over rows (bias and LayerNorm gradients) are ones-row matMuls or sums of a transpose over its last
+//   axis (a sum over axis 0 is slow);
 // - GELU is computed as x·sigmoid(2u), exactly the tanh approximation (tanh is ~6× slower than sigmoid);
-// - q, k, v come from column slices of the c_attn weight, never from slicing (or tf.split of) activations;
-// - x³ is x·x², not pow (pow is ~6× slower).
+// - x³ is x·x², not pow (pow is ~6× slower); the cross-entropy is built on the fused softmax kernel.
 // Shapes: B batch, T time, C = dModel, H heads, D = C / H, V vocab, N = B·T rows.
 import * as tf from '@tensorflow/tfjs';
-import { type ModelConfig, headDim } from '../../shared/model-config';
+import type { ModelConfig } from '../../shared/model-config';
 import { installWasmKernelFixes } from '../backend-wasm-fixes';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -24,94 +28,72 @@ import { installWasmKernelFixes } from '../backend-wasm-fixes';
 
 const ones = (n: number) => tf.ones([1, n]);
 
-/** y = x @ w (+ b).   x [N, in], w [in, out], b [out] → [N, out] */
-function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
-  if (!b) {
-    return tf.customGrad((xi, wi, save) => {
-      const [x, w] = [xi as tf.Tensor2D, wi as tf.Tensor2D];
-      (save as tf.GradSaveFunc)([x, w]);
-      return {
-        value: tf.matMul(x, w),
-        gradFunc: (dy, [x, w]) => [tf.matMul(dy as tf.Tensor2D, w.transpose()), tf.matMul(x.transpose(), dy as tf.Tensor2D)],
-      };
-    })(x, w) as tf.Tensor2D;
-  }
+/**
+ * y = x @ w + b.   x [N, in], w [in, out], b [out] → [N, out]
+ *
+ * The weight gradient is xᵀ @ dy or (dyᵀ @ x)ᵀ, whichever makes the smaller of x and dy the right-hand operand:
+ * the wasm matMul (XNNPACK) re-packs its right-hand operand on every call, and with only `in` = 128 output rows
+ * that packing dominated (c_fc's [128, 2048] @ [2048, 512] ran at ~16 GFLOP/s, its [512, 2048] @ [2048, 128]
+ * form at ~25, transposes included). In the dyᵀ form the bias gradient is a row sum of dyᵀ (a sum over the last
+ * axis is fast on wasm, over axis 0 slow); otherwise a ones-row matMul.
+ */
+function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   return tf.customGrad((xi, wi, bi, save) => {
     const [x, w, b] = [xi as tf.Tensor2D, wi as tf.Tensor2D, bi as tf.Tensor1D];
     (save as tf.GradSaveFunc)([x, w]);
     return {
       value: tf.add(tf.matMul(x, w), b),
-      gradFunc: (dy, [x, w]) => {
+      gradFunc: (dy, saved) => {
+        const [x, w] = saved as tf.Tensor2D[];
         const d = dy as tf.Tensor2D;
-        return [tf.matMul(d, w.transpose()), tf.matMul(x.transpose(), d), tf.matMul(ones(d.shape[0]), d).reshape([d.shape[1]])];
+        const dx = tf.matMul(d, w.transpose());
+        if (x.shape[1] <= d.shape[1]) {
+          const dT = d.transpose(); // [out, N]
+          return [dx, tf.matMul(dT, x).transpose(), tf.sum(dT, -1)];
+        }
+        return [dx, tf.matMul(x.transpose(), d), tf.matMul(ones(d.shape[0]), d).reshape([d.shape[1]])];
       },
     };
   })(x, w, b) as tf.Tensor2D;
 }
 
-/** Batched C = A @ B.   a [b, m, k], b [b, k, n] → [b, m, n] */
-const bmm = tf.customGrad((ai, bi, save) => {
-  const [a, b] = [ai as tf.Tensor3D, bi as tf.Tensor3D];
-  (save as tf.GradSaveFunc)([a, b]);
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy, [a, b]) => [tf.matMul(dy as tf.Tensor3D, b.transpose([0, 2, 1])), tf.matMul(a.transpose([0, 2, 1]), dy as tf.Tensor3D)],
-  };
-}) as (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D;
-
 /**
- * The attention core, one (batch row, head) at a time with plain 2-D matMuls: softmax(q·kᵀ + bias)·v.
- * q, k, v [N, C] (q already scaled by 1/√D; head h is columns h·D … h·D+D−1), bias [T, T] or [B, 1, T, T]
- * → y [N, C].
+ * The attention core over all batch rows and heads at once: softmax(q·kᵀ/√D + bias)·v.
+ * qkv [N, 3C] (c_attn's output: q, k, v side by side; head h is columns h·D … h·D+D−1 of each), bias [T, T]
+ * or [B, 1, T, T] → y [N, C].
  *
- * For the wasm backend, where a batched (3-D) matMul has no fast path: measured here on attention shapes,
- * [B·H=32, 256, 32] @ [32, 32, 256] runs at ~2.4 GFLOP/s as one batched matMul and ~14–26 GFLOP/s as 32
- * plain matMuls. Blocks are cut straight from the [N, C] activations (no 4-D head transposes) with the
- * patched Slice kernel (worker/backend-wasm-fixes.ts; the stock one copies the whole input per call), and
- * the gradient is written by hand for the same reason (a slice's built-in gradient pads to the full input).
+ * Heads are laid out [B·H, T, D] by one 4-D transpose of qkv, so every product is one batched matMul
+ * (worker/backend-wasm-fixes.ts gives the wasm backend a fast one) and the gradient needs no slicing. This
+ * replaced per-(batch row, head) 2-D matMuls on slices of [N, C], which took ~10,000 small kernel calls per
+ * base-config step (measured at T=64 B=32: that step 1,109 ms → see bench:train for the figure now).
  */
-function attentionBlocks(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, bias: tf.Tensor, B: number, T: number, H: number): tf.Tensor2D {
-  const D = q.shape[1] / H, BH = B * H;
-  const each = (f: (b: number, h: number, i: number) => tf.Tensor2D) => {
-    const out: tf.Tensor2D[] = [];
-    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) out.push(f(b, h, b * H + h));
-    return out;
-  };
-  const block = (m: tf.Tensor2D, b: number, h: number) => tf.slice(m, [b * T, h * D], [T, D]); // [T, D] of an [N, C]
-  const blockT = (mT: tf.Tensor2D, b: number, h: number) => tf.slice(mT, [h * D, b * T], [D, T]); // [D, T] of a [C, N]
-  const square = (s: tf.Tensor2D, i: number) => tf.slice(s, [i * T, 0], [T, T]); // [T, T] block i of a [BH·T, T]
-  const squares = (list: tf.Tensor2D[]) => tf.concat(list, 0).reshape([BH, T, T]) as tf.Tensor3D;
-  const flat = (x: tf.Tensor) => x.reshape([BH * T, T]) as tf.Tensor2D;
-  const assemble = (list: tf.Tensor2D[]) => {
-    // (b, h) blocks [T, D] → [N, C]: heads side by side, batch rows stacked
-    const rows: tf.Tensor2D[] = [];
-    for (let b = 0; b < B; b++) rows.push(H === 1 ? list[b] : tf.concat(list.slice(b * H, (b + 1) * H), 1));
-    return (B === 1 ? rows[0] : tf.concat(rows, 0)) as tf.Tensor2D;
-  };
-  return tf.customGrad((qi, ki, vi, save) => {
-    const [q, k, v] = [qi as tf.Tensor2D, ki as tf.Tensor2D, vi as tf.Tensor2D];
-    const kT = tf.transpose(k);
-    const s = squares(each((b, h) => tf.matMul(block(q, b, h), blockT(kT, b, h))));
+function attention(qkv: tf.Tensor2D, bias: tf.Tensor, B: number, T: number, H: number): tf.Tensor2D {
+  const N = B * T, C = qkv.shape[1] / 3, D = C / H, BH = B * H, scale = 1 / Math.sqrt(D);
+  const toHeads = (m: tf.Tensor, n: number) => tf.transpose(m.reshape([B, T, n, D]), [0, 2, 1, 3]); // [N, n·D] → [B, n, T, D]
+  const fromHeads = (m: tf.Tensor, n: number) => tf.transpose(m.reshape([B, n, T, D]), [0, 2, 1, 3]).reshape([N, n * D]) as tf.Tensor2D;
+  const swap = (m: tf.Tensor3D) => tf.transpose(m, [0, 2, 1]) as tf.Tensor3D; // [BH, a, b] → [BH, b, a]
+  return tf.customGrad((qkvi, save) => {
+    const heads = toHeads(qkvi as tf.Tensor2D, 3 * H); // [B, 3H, T, D]: q heads, then k heads, then v heads
+    const part = (i: number) => tf.slice(heads, [0, i * H, 0, 0], [B, H, T, D]).reshape([BH, T, D]) as tf.Tensor3D;
+    const q = tf.mul(part(0), scale) as tf.Tensor3D, k = part(1), v = part(2); // [BH, T, D]
+    const s = tf.matMul(q, swap(k)); // [BH, T, T]
     const logits = bias.rank === 4 ? tf.add(s.reshape([B, H, T, T]), bias).reshape([BH, T, T]) : tf.add(s, bias);
-    const p = tf.softmax(logits) as tf.Tensor3D; // [BH, T, T]
-    const p2 = flat(p);
+    const p = tf.softmax(logits) as tf.Tensor3D;
     (save as tf.GradSaveFunc)([q, k, v, p]);
     return {
-      value: assemble(each((b, h, i) => tf.matMul(square(p2, i), block(v, b, h)))),
-      gradFunc: (dyi, [q, k, v, p]) => {
-        const dy = dyi as tf.Tensor2D;
-        const vT = tf.transpose(v);
-        const dp = squares(each((b, h) => tf.matMul(block(dy, b, h), blockT(vT as tf.Tensor2D, b, h))));
-        const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))); // softmax backward; masked entries have p = 0
-        const ds2 = flat(ds), dsT = flat(tf.transpose(ds, [0, 2, 1])), pT = flat(tf.transpose(p, [0, 2, 1]));
-        return [
-          assemble(each((b, h, i) => tf.matMul(square(ds2, i), block(k as tf.Tensor2D, b, h)))),
-          assemble(each((b, h, i) => tf.matMul(square(dsT, i), block(q as tf.Tensor2D, b, h)))),
-          assemble(each((b, h, i) => tf.matMul(square(pT, i), block(dy, b, h)))),
-        ];
+      value: fromHeads(tf.matMul(p, v), H),
+      gradFunc: (dyi, saved) => {
+        const [q, k, v, p] = saved as tf.Tensor3D[];
+        const dy = toHeads(dyi as tf.Tensor2D, H).reshape([BH, T, D]) as tf.Tensor3D;
+        const dp = tf.matMul(dy, swap(v)); // [BH, T, T]
+        const dv = tf.matMul(swap(p), dy);
+        const ds = tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))) as tf.Tensor3D; // softmax backward; masked entries have p = 0
+        const dq = tf.mul(tf.matMul(ds, k), scale);
+        const dk = tf.matMul(swap(ds), q);
+        return [fromHeads(tf.concat([dq, dk, dv].map((g) => g.reshape([B, H, T, D])), 1), 3 * H)];
       },
     };
-  })(q, k, v) as tf.Tensor2D;
+  })(qkv) as tf.Tensor2D;
 }
 
 /** LayerNorm over the last axis.   x [N, C], g [C], b [C] → [N, C] */
@@ -138,20 +120,23 @@ function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number):
 /** GPT-2's tanh GELU, written as x·σ(2u) with u = √(2/π)(x + 0.044715x³) (identical: ½(1+tanh u) = σ(2u)). */
 const gelu = tf.customGrad((xi, save) => {
   const x = xi as tf.Tensor;
-  const k = 2 * Math.sqrt(2 / Math.PI);
-  const s = tf.sigmoid(tf.mul(k, tf.add(x, tf.mul(0.044715, tf.mul(x, tf.square(x))))));
-  (save as tf.GradSaveFunc)([x, s]);
+  const k = 2 * Math.sqrt(2 / Math.PI), c = 0.044715;
+  const x2 = tf.square(x);
+  const s = tf.sigmoid(tf.mul(x, tf.add(k, tf.mul(k * c, x2)))); // σ(2u), 2u = x·(k + k·c·x²)
+  (save as tf.GradSaveFunc)([x, x2, s]);
   return {
     value: tf.mul(x, s),
-    gradFunc: (dy, [x, s]) => {
-      // d/dx [x σ(2u)] = σ + x σ(1−σ) · k(1 + 3·0.044715 x²)
-      const du = tf.mul(k, tf.add(1, tf.mul(3 * 0.044715, tf.square(x))));
+    gradFunc: (dy, [x, x2, s]) => {
+      // d/dx [x σ(2u)] = σ + x σ(1−σ) · d(2u)/dx, d(2u)/dx = k + 3·k·c·x²
+      const du = tf.add(k, tf.mul(3 * k * c, x2));
       return [tf.mul(dy, tf.add(s, tf.mul(tf.mul(x, tf.mul(s, tf.sub(1, s))), du)))];
     },
   };
 }) as <T extends tf.Tensor>(x: T) => T;
 
-/** Rows of a table: table[ids].   ids [N] (int32), table [R, C] → [N, C]; gradient via a one-hot matMul. */
+/** Rows of a table: table[ids].   ids [N] (int32), table [R, C] → [N, C]. The gradient is a scatter-add
+ * (unsortedSegmentSum; worker/backend-wasm-fixes.ts supplies the wasm kernel): the one-hot matMul it replaced
+ * cost 2·N·R·C FLOPs, ~80 ms of a base-config step on wasm. */
 function embed(ids: tf.Tensor1D, table: tf.Tensor2D): tf.Tensor2D {
   return tf.customGrad((ti, save) => {
     const t = ti as tf.Tensor2D;
@@ -159,30 +144,27 @@ function embed(ids: tf.Tensor1D, table: tf.Tensor2D): tf.Tensor2D {
     (save as tf.GradSaveFunc)([ids]);
     return {
       value: tf.gather(t, ids),
-      gradFunc: (dy, [ids]) => {
-        const oneHot = tf.cast(tf.oneHot(ids as tf.Tensor1D, t.shape[0]), 'float32'); // [N, R]
-        return [tf.matMul((dy as tf.Tensor2D).transpose(), oneHot).transpose()]; // ([C, N] @ [N, R])ᵀ = [R, C]
-      },
+      gradFunc: (dy, [ids]) => [tf.unsortedSegmentSum(dy as tf.Tensor2D, ids as tf.Tensor1D, t.shape[0])],
     };
   })(table) as tf.Tensor2D;
 }
 
-/** wpe rows 0..T−1 repeated for each of B rows.   wpe [P, C] → [B·T, C]; gradient = ones-row matMul (tile's
- * built-in gradient takes one slice per repetition). */
-function positionRows(wpe: tf.Tensor2D, B: number, T: number): tf.Tensor2D {
-  return tf.customGrad((wi, save) => {
+/** x + wpe rows 0..T−1 for each of B rows.   x [B·T, C], wpe [P, C] → [B·T, C]. A broadcast add (tile, on
+ * wasm, took ~20 ms to repeat [64, 128] 32 times); wpe's gradient is a ones-row matMul (a sum over axis 0 is
+ * slow on wasm). */
+function addPositions(x: tf.Tensor2D, wpe: tf.Tensor2D, B: number, T: number): tf.Tensor2D {
+  return tf.customGrad((xi, wi, save) => {
     const w = wi as tf.Tensor2D;
     const [P, C] = w.shape;
     (save as tf.GradSaveFunc)([]);
-    const rows = tf.slice(w, [0, 0], [T, C]);
     return {
-      value: B === 1 ? rows : tf.tile(rows, [B, 1]),
+      value: tf.add((xi as tf.Tensor2D).reshape([B, T, C]), tf.slice(w, [0, 0], [T, C])).reshape([B * T, C]),
       gradFunc: (dy) => {
         const g = tf.matMul(ones(B), (dy as tf.Tensor).reshape([B, T * C])).reshape([T, C]); // Σ over the batch
-        return [T === P ? g : tf.concat([g, tf.zeros([P - T, C])], 0)];
+        return [dy, T === P ? g : tf.concat([g, tf.zeros([P - T, C])], 0)];
       },
     };
-  })(wpe) as tf.Tensor2D;
+  })(x, wpe) as tf.Tensor2D;
 }
 
 /** Tied LM head: logits = h @ wteᵀ.   h [N, C], wte [V, C] → [N, V] */
@@ -191,7 +173,9 @@ const lmHead = tf.customGrad((hi, wi, save) => {
   (save as tf.GradSaveFunc)([h, w]);
   return {
     value: tf.matMul(h, w.transpose()),
-    gradFunc: (dy, [h, w]) => [tf.matMul(dy as tf.Tensor2D, w), tf.matMul(h.transpose(), dy as tf.Tensor2D).transpose()],
+    // wte's gradient as dyᵀ @ h ([V, N] @ [N, C]) rather than (hᵀ @ dy)ᵀ: a matMul with only C = 128 output
+    // rows re-packs all of dy per call and ran at ~14 GFLOP/s on wasm, this one at ~30, transpose included.
+    gradFunc: (dy, [h, w]) => [tf.matMul(dy as tf.Tensor2D, w), tf.matMul((dy as tf.Tensor2D).transpose(), h)],
   };
 }) as (h: tf.Tensor2D, wte: tf.Tensor2D) => tf.Tensor2D;
 
@@ -202,16 +186,14 @@ const lmHead = tf.customGrad((hi, wi, save) => {
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
   return tf.customGrad((li, save) => {
     const l = li as tf.Tensor2D;
-    const oneHot = tf.cast(tf.oneHot(targets, l.shape[1]), 'float32');
-    // One exp pass over [N, V] serves both the loss and the gradient (logSumExp + exp(l − lse) took two; measured
-    // ~6% of a base-config training step on wasm): e = exp(l − max), lse = max + log Σe, p = e / Σe.
-    const max = tf.max(l, -1, true); // [N, 1]
-    const e = tf.exp(tf.sub(l, max));
-    const sumE = tf.sum(e, -1, true); // [N, 1]
-    const lse = tf.add(max, tf.log(sumE)).reshape([l.shape[0]]); // [N]
+    // Built from the softmax kernel (one fused pass on wasm; exp on its own took ~30 ms per base-config step
+    // there), with log Σ exp(l) = max l − log max p, as the largest p is ≥ 1/V and so never underflows.
+    // oneHot straight to float32: int32 then cast took ~10 ms for [2048, 2048].
+    const p = tf.softmax(l); // [N, V]
+    const oneHot = tf.oneHot(targets, l.shape[1], 1, 0, 'float32');
+    const lse = tf.sub(tf.max(l, -1), tf.log(tf.max(p, -1))); // [N]
     const nll = tf.sub(lse, tf.sum(tf.mul(l, oneHot), -1)); // [N]
     const total = tf.sum(weights);
-    const p = tf.div(e, sumE);
     (save as tf.GradSaveFunc)([p, oneHot, total, weights]);
     return {
       value: tf.div(tf.sum(tf.mul(nll, weights)), total) as tf.Scalar,
@@ -219,13 +201,6 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, weights:
     };
   })(logits) as tf.Scalar;
 }
-
-/**
- * How trunk() computes attention: `blocks` true = attentionBlocks (per batch row and head, 2-D matMuls),
- * false = batched 3-D matMuls, undefined = by backend (blocks on wasm). Both give the same numbers; tests and
- * bench:train set it to compare them.
- */
-export const attentionMode: { blocks?: boolean } = {};
 
 // ---------------------------------------------------------------------------------------------------------
 // Weights
@@ -453,17 +428,18 @@ export class GPT {
 
   /** Embeddings, blocks and ln_f.   ids [N] → hidden [N, C]. */
   private trunk(ids: tf.Tensor1D, B: number, T: number, mask: Int32Array | null): tf.Tensor2D {
-    const c = this.config, C = c.dModel, H = c.nHead, D = headDim(c), N = B * T;
+    const c = this.config, H = c.nHead, N = B * T;
     // Positions: 0..T-1 for every row, unless a mask says some leading tokens are padding.
-    let pos: tf.Tensor2D;
+    const wpe = this.w('wpe.weight') as tf.Tensor2D;
+    const tokens = embed(ids, this.w('wte.weight') as tf.Tensor2D); // [N, C]
+    let x: tf.Tensor2D;
     if (!mask) {
-      pos = positionRows(this.w('wpe.weight') as tf.Tensor2D, B, T); // [N, C]
+      x = addPositions(tokens, wpe, B, T);
     } else {
       const p = new Int32Array(N);
       for (let b = 0; b < B; b++) for (let t = 0, n = 0; t < T; t++) p[b * T + t] = mask[b * T + t] ? n++ : 0;
-      pos = embed(tf.tensor1d(p, 'int32'), this.w('wpe.weight') as tf.Tensor2D);
+      x = tf.add(tokens, embed(tf.tensor1d(p, 'int32'), wpe));
     }
-    let x = tf.add(embed(ids, this.w('wte.weight') as tf.Tensor2D), pos) as tf.Tensor2D; // [N, C]
 
     // Additive attention bias: causal, plus padded keys when a mask is given. [T, T] or [B, 1, T, T]
     const bias = new Float32Array((mask ? B : 1) * T * T);
@@ -471,36 +447,15 @@ export class GPT {
       for (let i = 0; i < T; i++)
         for (let j = 0; j < T; j++) if (j > i || (mask && !mask[b * T + j])) bias[b * T * T + i * T + j] = -1e9;
     const attBias = mask ? tf.tensor4d(bias, [B, 1, T, T]) : tf.tensor2d(bias, [T, T]);
-    const scale = 1 / Math.sqrt(D);
-    // Attention per (batch row, head) with 2-D matMuls on wasm (no fast batched matMul there); one batched
-    // matMul elsewhere (tfjs-node has a fast one). attentionMode overrides, for tests and benchmarks.
-    const blocks = attentionMode.blocks ?? tf.getBackend() === 'wasm';
-    if (blocks && tf.getBackend() === 'wasm') installWasmKernelFixes();
+    if (tf.getBackend() === 'wasm') installWasmKernelFixes(); // idempotent; ensureBackend() normally did it
 
     for (let l = 0; l < c.nLayer; l++) {
       const p = `h.${l}.`;
       const g = (n: string) => this.w(p + n);
       // --- causal self-attention
       const h = layerNorm(x, g('ln_1.weight') as tf.Tensor1D, g('ln_1.bias') as tf.Tensor1D, c.layerNormEps);
-      // q, k, v from column slices of c_attn (slicing the small weight is cheap; slicing the [N, 3C] activation is not)
-      const proj = (i: number) => {
-        const w = tf.slice(g('attn.c_attn.weight'), [0, i * C], [C, C]) as tf.Tensor2D;
-        const bb = tf.slice(g('attn.c_attn.bias'), [i * C], [C]) as tf.Tensor1D;
-        return linear(h, w, bb); // [N, C]
-      };
-      let y: tf.Tensor2D; // [N, C]
-      if (blocks) {
-        y = attentionBlocks(tf.mul(proj(0), scale) as tf.Tensor2D, proj(1), proj(2), attBias, B, T, H);
-      } else {
-        const heads = (m: tf.Tensor2D, perm: number[]) => tf.transpose(m.reshape([B, T, H, D]), perm); // [B, H, ., .]
-        const q = heads(tf.mul(proj(0), scale) as tf.Tensor2D, [0, 2, 1, 3]).reshape([B * H, T, D]) as tf.Tensor3D;
-        const kT = heads(proj(1), [0, 2, 3, 1]).reshape([B * H, D, T]) as tf.Tensor3D;
-        const v = heads(proj(2), [0, 2, 1, 3]).reshape([B * H, T, D]) as tf.Tensor3D;
-        let att = bmm(q, kT); // [B*H, T, T]
-        att = (mask ? tf.add(att.reshape([B, H, T, T]), attBias).reshape([B * H, T, T]) : tf.add(att, attBias)) as tf.Tensor3D;
-        att = tf.softmax(att);
-        y = tf.transpose(bmm(att, v).reshape([B, H, T, D]), [0, 2, 1, 3]).reshape([N, C]) as tf.Tensor2D;
-      }
+      const qkv = linear(h, g('attn.c_attn.weight') as tf.Tensor2D, g('attn.c_attn.bias') as tf.Tensor1D); // [N, 3C]
+      const y = attention(qkv, attBias, B, T, H); // [N, C]
       x = tf.add(x, linear(y, g('attn.c_proj.weight') as tf.Tensor2D, g('attn.c_proj.bias') as tf.Tensor1D));
       // --- MLP
       const h2 = layerNorm(x, g('ln_2.weight') as tf.Tensor1D, g('ln_2.bias') as tf.Tensor1D, c.layerNormEps);
