@@ -95,7 +95,10 @@ export const feedback = sqliteTable(
     uniqueIndex('feedback_project_id_uq').on(t.projectId, t.id),
     index('feedback_project_type_created_idx').on(t.projectId, t.type, t.createdAt),
     index('feedback_project_created_idx').on(t.projectId, t.createdAt),
-    index('feedback_generation_idx').on(t.generationId),
+    // Only rows that rate a prefloop generation: imported feedback on inline text (generation_id NULL) would add an
+    // entry no query reads (lookups are by a given generation id). Measured with libsql: ~9% of a feedback row's
+    // insert cost (instructions) for inline rows.
+    index('feedback_generation_idx').on(t.generationId).where(sql`${t.generationId} IS NOT NULL`),
     // Keyset pagination (GET /v1/feedback) walks one project in seq order.
     index('feedback_project_seq_idx').on(t.projectId, t.seq),
     // The preference export streams one prompt group at a time (ORDER BY prompt, seq; seq is the rowid).
