@@ -41,8 +41,9 @@ describe('wasm kernel fixes', () => {
   });
 
   it('Transpose moves the same elements for every rank it sees', async () => {
-    // 2-D: the stock 3-D path (even rows, ≤ 384 columns) and the JS tiles (odd rows; wide rows)
-    const cases: [number[], number[]][] = [[[38, 70], [1, 0]], [[37, 70], [1, 0]], [[8, 500], [1, 0]], [[1, 9, 4], [0, 2, 1]], [[3, 7, 5], [0, 2, 1]], [[2, 5, 3, 6], [0, 2, 1, 3]], [[2, 3, 4], [2, 0, 1]], [[4, 1, 3], [2, 1, 0]]];
+    // 2-D through each path: stock 3-D (even rows, ≤ 384 columns), 128-column blocks (even rows, wider,
+    // multiple of 128), JS tiles (odd rows; other widths)
+    const cases: [number[], number[]][] = [[[38, 70], [1, 0]], [[6, 512], [1, 0]], [[4, 1024], [1, 0]], [[37, 70], [1, 0]], [[8, 500], [1, 0]], [[1, 9, 4], [0, 2, 1]], [[3, 7, 5], [0, 2, 1]], [[2, 5, 3, 6], [0, 2, 1, 3]], [[2, 3, 4], [2, 0, 1]], [[4, 1, 3], [2, 1, 0]]];
     for (const [shape, perm] of cases) {
       const r = await onBoth([f32(shape)], (x) => tf.transpose(x, perm));
       expect(r.wasm, `${shape} ${perm}`).toEqual(r.cpu);

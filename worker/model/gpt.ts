@@ -32,10 +32,10 @@ const ones = (n: number) => tf.ones([1, n]);
  * y = x @ w + b.   x [N, in], w [in, out], b [out] → [N, out]
  *
  * The weight gradient is xᵀ @ dy or (dyᵀ @ x)ᵀ, whichever makes the smaller of x and dy the right-hand operand:
- * the wasm matMul (XNNPACK) re-packs its right-hand operand on every call, and with only `in` = 128 output rows
- * that packing dominated (c_fc's [128, 2048] @ [2048, 512] ran at ~16 GFLOP/s, its [512, 2048] @ [2048, 128]
- * form at ~25, transposes included). In the dyᵀ form the bias gradient is a row sum of dyᵀ (a sum over the last
- * axis is fast on wasm, over axis 0 slow); otherwise a ones-row matMul.
+ * the wasm matMul (XNNPACK) re-packs its right-hand operand on every call, which with only `in` = 128 output
+ * rows dominates (measured for c_fc, CPU time on a busy machine: [128, 2048] @ [2048, 512] ~17 ms; [512, 2048]
+ * @ [2048, 128] ~11 ms plus ~2 ms to transpose dy). In the dyᵀ form the bias gradient is a row sum of dyᵀ (a
+ * sum over the last axis is fast on wasm), otherwise a ones-row matMul (a sum over axis 0 is slow there).
  */
 function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   return tf.customGrad((xi, wi, bi, save) => {
@@ -150,8 +150,7 @@ function embed(ids: tf.Tensor1D, table: tf.Tensor2D): tf.Tensor2D {
 }
 
 /** x + wpe rows 0..T−1 for each of B rows.   x [B·T, C], wpe [P, C] → [B·T, C]. A broadcast add (tile, on
- * wasm, took ~20 ms to repeat [64, 128] 32 times); wpe's gradient is a ones-row matMul (a sum over axis 0 is
- * slow on wasm). */
+ * wasm, took ~20 ms to repeat [64, 128] 32 times); wpe's gradient is a ones-row matMul over the batch. */
 function addPositions(x: tf.Tensor2D, wpe: tf.Tensor2D, B: number, T: number): tf.Tensor2D {
   return tf.customGrad((xi, wi, save) => {
     const w = wi as tf.Tensor2D;
