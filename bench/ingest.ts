@@ -11,7 +11,8 @@
 // Server CPU time per request (from the child's process.cpuUsage) is the cost figure that stays meaningful when
 // other jobs share the cores; wall-clock rps is only meaningful on a quiet machine (loadavg is recorded).
 // Writes bench/results/ingest.json. Env: BENCH_DURATION_S (per phase, default 10), BENCH_CONNECTIONS (health and
-// single, default 50), BENCH_BATCH_CONNECTIONS (default 10), BENCH_CPU_PROF=<dir> (one .cpuprofile per phase).
+// single, default 50), BENCH_BATCH_CONNECTIONS (default 10), BENCH_CPU_PROF=<dir> (one .cpuprofile per phase; the
+// event-loop thread only), BENCH_SERVER_FLAGS (the server's V8 flags, below).
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -21,6 +22,14 @@ import { createClient } from '@libsql/client';
 import autocannon from 'autocannon';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/**
+ * The server runs with the V8 flags `npm start` gives it (package.json). --max-semi-space-size=64 (MB; Node 20's
+ * default is 16): a 100-event batch allocates megabytes of short-lived objects, and a larger young generation
+ * scavenges less often and promotes less. Measured here under load (load average 6.9-8.1, same code, one run each):
+ * server CPU per batched event 23.7-25.0 µs at the default, 21.3 at 32, 19.0 at 64; per single event 122-126, 95,
+ * 88 µs. BENCH_SERVER_FLAGS replaces them (space-separated) for experiments.
+ */
+const SERVER_NODE_FLAGS = process.env.BENCH_SERVER_FLAGS !== undefined ? process.env.BENCH_SERVER_FLAGS.split(' ').filter(Boolean) : ['--max-semi-space-size=64'];
 const duration = Number(process.env.BENCH_DURATION_S ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const batchConnections = Number(process.env.BENCH_BATCH_CONNECTIONS ?? 10);
@@ -34,7 +43,7 @@ const loadavgBefore = os.loadavg();
 if (profileDir) mkdirSync(profileDir, { recursive: true });
 
 const child = fork(join(here, 'ingest-server.ts'), [], {
-  execArgv: ['--import', 'tsx'],
+  execArgv: [...SERVER_NODE_FLAGS, '--import', 'tsx'],
   env: { ...process.env, BENCH_DB: dbPath, BENCH_KEY: key },
   stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
 });
@@ -185,7 +194,9 @@ const result = {
     batch_connections: batchConnections,
     batch_size: BATCH,
     loopback: true,
-    load_generator: 'autocannon, one process on the same machine: it shares the cores with the server (the server is one Node process, one event loop)',
+    load_generator:
+      'autocannon, one process on the same machine: it shares the cores with the server (one Node process: the event loop, plus a thread that runs the feedback INSERTs)',
+    server_node_flags: SERVER_NODE_FLAGS,
   },
   health: summarize(health),
   single: summarize(singleRes),
