@@ -8,6 +8,12 @@
 // connection still reads (client-id look-ups) and WAL shows it every committed insert. If the thread dies, its
 // in-flight inserts are rejected (those requests get a 500, nothing was acknowledged) and the next insert starts a
 // new thread.
+//
+// Lock contention: the API's own connection still writes other tables (generations, keys, training runs). Such a
+// write waits in SQLite's busy handler, synchronously, while this thread holds the write lock, but it cannot starve:
+// the writer keeps at most one flush here (at most MAX_ROWS_PER_FLUSH rows, ~10-20 ms of SQLite) and sends the next
+// only from the event loop, which is the one waiting. So a write waits for at most the flush in progress plus the
+// busy handler's next retry (its sleeps grow 1, 2, 5, 10, ... ms).
 import { Worker } from 'node:worker_threads';
 import type { FeedbackInserter } from '../deps';
 
