@@ -3,6 +3,7 @@
 // ready; stops on the message 'stop', reports its CPU time on 'cpu'. BENCH_MAX_BATCH_ROWS=1 turns cross-request
 // batching off (comparison); PREFLOOP_ORT_WORKER_LANES and PREFLOOP_ORT_WIDE_THREADS reach the onnxruntime adapter.
 import { nodeServingPorts } from '../api/adapters/node-serving';
+import { performance } from 'node:perf_hooks';
 import { startServer } from '../api/server';
 
 const server = await startServer({
@@ -21,8 +22,10 @@ process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
 process.on('message', (m) => {
   if (m === 'stop') void server.close().then(() => process.exit(0));
   // CPU of the whole process (every thread, the decode-lane worker included), for CPU per token.
+  // And the event loop's busy time (a synchronous session.run on this thread counts as busy): when it nears the
+  // elapsed time, this thread is the bottleneck.
   if (m === 'cpu') {
     const u = process.cpuUsage();
-    process.send!({ cpu: u.user + u.system });
+    process.send!({ cpu: u.user + u.system, loopActive: performance.eventLoopUtilization().active * 1000 });
   }
 });

@@ -143,8 +143,8 @@ async function bareDecode(threads: number, batch: number): Promise<{ step_ms: nu
 // ---- The server in a child process, and a loopback load generator here.
 interface Child {
   url: string;
-  /** The server process's CPU time so far (all its threads, the decode-lane worker included), in µs. */
-  cpuMicros: () => Promise<number>;
+  /** The server process's CPU time so far (all its threads, the decode-lane worker included) and its event loop's busy time, in µs. */
+  usage: () => Promise<{ cpu: number; loopActive: number }>;
   stop: () => Promise<void>;
 }
 
@@ -166,9 +166,9 @@ async function startChild(maxBatchRows: number, wide: number, lanes: number): Pr
   });
   return {
     url,
-    cpuMicros: () =>
-      new Promise<number>((r) => {
-        child.once('message', (m: { cpu: number }) => r(m.cpu));
+    usage: () =>
+      new Promise<{ cpu: number; loopActive: number }>((r) => {
+        child.once('message', (m: { cpu: number; loopActive: number }) => r(m));
         child.send('cpu');
       }),
     stop: () =>
@@ -194,6 +194,8 @@ interface Level {
   /** CPU per generated token: the server process (all threads) and this load generator, in µs. */
   server_cpu_us_per_token: number;
   client_cpu_us_per_token: number;
+  /** Share of the level's time the server's event loop (its main thread) was busy. */
+  server_main_thread_busy: number;
 }
 
 // The load generator: node:http with keep-alive connections, one per concurrent caller. It shares the server's
@@ -245,7 +247,7 @@ async function load(server: Child, concurrency: number, durationS: number): Prom
   for (let i = 0; i < Math.max(2, concurrency); i++) await call(); // warm-up (sessions, JIT, connections)
   lat.length = 0;
   tokens = 0;
-  const serverCpu0 = await server.cpuMicros();
+  const usage0 = await server.usage();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const end = t0 + durationS * 1000;
@@ -256,7 +258,8 @@ async function load(server: Child, concurrency: number, durationS: number): Prom
   );
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const serverCpu = (await server.cpuMicros()) - serverCpu0;
+  const usage1 = await server.usage();
+  const serverCpu = usage1.cpu - usage0.cpu;
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
   return {
@@ -272,6 +275,7 @@ async function load(server: Child, concurrency: number, durationS: number): Prom
     load_1m: +loadavg()[0].toFixed(2),
     server_cpu_us_per_token: Math.round(serverCpu / tokens),
     client_cpu_us_per_token: Math.round((cpu.user + cpu.system) / tokens),
+    server_main_thread_busy: +((usage1.loopActive - usage0.loopActive) / (elapsed * 1e6)).toFixed(3),
   };
 }
 

@@ -26,15 +26,22 @@ async function handle(call: LaneCall): Promise<void> {
       else lane!.clear();
     }
     if (!lane) throw new Error('decode lane: no model shape');
-    const out =
-      call.run.kind === 'prefill'
-        ? await lane.prefill(call.run.ids, call.run.g, call.run.len, call.run.sources, call.run.used)
-        : await lane.step(call.run.next, call.run.lens);
     // The outputs are fresh buffers the lane does not keep: hand them over instead of copying.
-    const logits = owned(out.logits);
-    const values = out.values && owned(out.values);
-    const reply: LaneReply = { id: call.id, logits, values };
-    port.postMessage(reply, [logits.buffer, ...(values ? [values.buffer] : [])] as ArrayBuffer[]);
+    let reply: LaneReply;
+    let transfer: ArrayBuffer[];
+    if (call.run.kind === 'prefill') {
+      const out = await lane.prefill(call.run.ids, call.run.g, call.run.len, call.run.sources, call.run.used);
+      const logits = owned(out.logits);
+      const values = out.values && owned(out.values);
+      reply = { id: call.id, out: { logits, values } };
+      transfer = [logits.buffer, ...(values ? [values.buffer] : [])] as ArrayBuffer[];
+    } else {
+      const out = await lane.step(call.run.next, call.run.lens, call.run.draws);
+      const values = out.values && owned(out.values);
+      reply = { id: call.id, out: { ...out, values } };
+      transfer = [out.tokens.buffer, out.logprobs.buffer, ...(values ? [values.buffer] : [])] as ArrayBuffer[];
+    }
+    port.postMessage(reply, transfer);
   } catch (e) {
     const reply: LaneReply = { id: call.id, error: (e as Error)?.message ?? String(e) };
     port.postMessage(reply);
@@ -42,8 +49,8 @@ async function handle(call: LaneCall): Promise<void> {
 }
 
 /** The array alone in its own buffer (transferable without taking neighbours along). */
-function owned(a: Float32Array): Float32Array {
-  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : a.slice();
+function owned<T extends Float32Array>(a: T): T {
+  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : (a.slice() as T);
 }
 
 port.postMessage({ ready: true });

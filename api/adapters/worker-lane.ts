@@ -3,12 +3,13 @@
 // the other lane and serves HTTP. onnxruntime-node's session.run is synchronous on the calling thread (its
 // promise only defers the call with setImmediate), so a thread of its own is the only way a run overlaps JS.
 //
-// Per call only token ids, row lengths and the logits cross (logits by transfer, no copy): a round trip cost
-// ~35 µs here (measured with 256 KB transferred), against 1.5–3 ms for a run of 16–32 rows. Row moves and
-// clears are queued and sent with the next call, so the engine's calls stay synchronous where they are.
+// Per step only token ids, row lengths and sampling draws go and sampled ids, log-probabilities and values come
+// back (the lane samples, lane.ts StepDraws; a prefill returns its prompts' logits, by transfer): a round trip
+// cost ~35 µs here (measured with 256 KB transferred), against 1.5–3 ms for a run of 16–32 rows. Row moves
+// and clears are queued and sent with the next call, so the engine's calls stay synchronous where they are.
 import { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
-import type { DecodeLane, LaneOutput, LaneShape } from '../../shared/sampling/lane';
+import type { DecodeLane, LaneOutput, LaneShape, StepDraws, StepOutput } from '../../shared/sampling/lane';
 
 export interface LaneInit {
   onnx: Uint8Array;
@@ -19,18 +20,18 @@ export interface LaneInit {
 type CacheOp = { kind: 'shape'; shape: LaneShape } | { kind: 'move'; from: number; to: number; n: number } | { kind: 'clear' };
 type Run =
   | { kind: 'prefill'; ids: Int32Array; g: number; len: number; sources: readonly number[]; used: readonly number[] }
-  | { kind: 'step'; next: Int32Array; lens: Int32Array };
+  | { kind: 'step'; next: Int32Array; lens: Int32Array; draws: StepDraws };
 export interface LaneCall {
   id: number;
   ops: CacheOp[];
   run: Run;
 }
-export type LaneReply = { id: number; logits: Float32Array; values?: Float32Array; error?: undefined } | { id: number; error: string };
+export type LaneReply = { id: number; out: LaneOutput | StepOutput; error?: undefined } | { id: number; error: string };
 
 export class WorkerLane implements DecodeLane {
   private ops: CacheOp[] = [];
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (o: LaneOutput) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (o: LaneOutput | StepOutput) => void; reject: (e: Error) => void }>();
   private dead: Error | null = null;
 
   private constructor(
@@ -44,7 +45,7 @@ export class WorkerLane implements DecodeLane {
       this.pending.delete(r.id);
       if (!this.pending.size) worker.unref();
       if (r.error !== undefined) p.reject(new Error(r.error));
-      else p.resolve({ logits: r.logits, values: r.values });
+      else p.resolve(r.out);
     });
     const die = (e: Error) => {
       this.dead ??= e;
@@ -83,11 +84,11 @@ export class WorkerLane implements DecodeLane {
   }
 
   prefill(ids: Int32Array, g: number, len: number, sources: readonly number[], used: readonly number[]): Promise<LaneOutput> {
-    return this.call({ kind: 'prefill', ids, g, len, sources: [...sources], used: [...used] });
+    return this.call({ kind: 'prefill', ids, g, len, sources: [...sources], used: [...used] }) as Promise<LaneOutput>;
   }
 
-  step(next: Int32Array, lens: Int32Array): Promise<LaneOutput> {
-    return this.call({ kind: 'step', next, lens });
+  step(next: Int32Array, lens: Int32Array, draws: StepDraws): Promise<StepOutput> {
+    return this.call({ kind: 'step', next, lens, draws }) as Promise<StepOutput>;
   }
 
   moveRow(from: number, to: number, n: number): void {
@@ -104,12 +105,12 @@ export class WorkerLane implements DecodeLane {
     await this.worker.terminate();
   }
 
-  private call(run: Run): Promise<LaneOutput> {
+  private call(run: Run): Promise<LaneOutput | StepOutput> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     const msg: LaneCall = { id, ops: this.ops, run };
     this.ops = [];
-    return new Promise<LaneOutput>((resolve, reject) => {
+    return new Promise<LaneOutput | StepOutput>((resolve, reject) => {
       if (!this.pending.size) this.worker.ref();
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage(msg);

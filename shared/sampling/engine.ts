@@ -21,9 +21,9 @@
 // a sampled token except on a knife-edge).
 import { headDim as headDimOf, type ModelConfig } from '../model-config';
 import { IncrementalDecoder } from './detokenize';
-import { SessionLane, type DecodeLane, type LaneOutput, type LaneShape, type PolicySession } from './lane';
+import { SessionLane, type DecodeLane, type LaneShape, type PolicySession, type StepDraws, type StepOutput } from './lane';
 import { Xoshiro128, randomSeed } from './rng';
-import { sampleToken, type SamplingParams } from './sample';
+import { sampleToken, type SampledToken, type SamplingParams } from './sample';
 import { StopMatcher } from './stop';
 
 export type { PolicySession } from './lane';
@@ -387,7 +387,8 @@ export class GenerationEngine {
           done: false,
         };
         lane.rows.push(row);
-        this.accept(row, out.logits, r * V, out.values?.[r]);
+        const tok = sampleToken(out.logits, r * V, V, p.params, p.params.temperature > 0 ? row.rng.next() : 0);
+        this.accept(row, tok, out.values?.[r]);
       }
     });
   }
@@ -398,13 +399,21 @@ export class GenerationEngine {
     const B = rows.length;
     const next = new Int32Array(B);
     const lens = new Int32Array(B);
+    // Each row's draw for the token this step samples, from its own stream: the same draws wherever it is sampled.
+    const draws: StepDraws = { u: new Float64Array(B), temperature: new Float64Array(B), topP: new Float64Array(B), topK: new Int32Array(B) };
     for (let r = 0; r < B; r++) {
-      next[r] = rows[r].next;
-      lens[r] = rows[r].realLen;
+      const row = rows[r];
+      const params = row.p.params;
+      next[r] = row.next;
+      lens[r] = row.realLen;
+      draws.u[r] = params.temperature > 0 ? row.rng.next() : 0;
+      draws.temperature[r] = params.temperature;
+      draws.topP[r] = params.topP;
+      draws.topK[r] = params.topK;
     }
-    let out: LaneOutput;
+    let out: StepOutput;
     try {
-      out = await lane.runner.step(next, lens);
+      out = await lane.runner.step(next, lens, draws);
     } catch (e) {
       this.failAll(lane, e);
       return;
@@ -412,18 +421,16 @@ export class GenerationEngine {
     this.stats.steps++;
     this.stats.rowSteps += B;
     this.stats.laneRowSteps[lane.index] += B;
-    const V = this.cfg.vocabSize;
     for (let r = 0; r < B; r++) {
       const row = rows[r];
       row.realLen++;
-      if (!row.p.failed) this.accept(row, out.logits, r * V, out.values?.[r]);
+      if (!row.p.failed) this.accept(row, { id: out.tokens[r], logprob: out.logprobs[r] }, out.values?.[r]);
     }
   }
 
-  /** Samples the row's next token from its logits and decides whether the sequence ends here. */
-  private accept(row: Row, logits: Float32Array, offset: number, value: number | undefined): void {
+  /** Takes the row's sampled token and decides whether the sequence ends here. */
+  private accept(row: Row, tok: SampledToken, value: number | undefined): void {
     const p = row.p;
-    const tok = sampleToken(logits, offset, this.cfg.vocabSize, p.params, p.params.temperature > 0 ? row.rng.next() : 0);
     row.tokenIds.push(tok.id);
     row.logprobs.push(tok.logprob);
     if (value !== undefined) row.values.push(value);

@@ -10,7 +10,7 @@ export type {
   SamplingTokenizer,
   SequenceResult,
 } from './engine';
-export { SessionLane, type DecodeLane, type LaneOutput, type LaneShape } from './lane';
+export { SessionLane, type DecodeLane, type LaneOutput, type LaneShape, type StepDraws, type StepOutput } from './lane';
 export { Xoshiro128, randomSeed, type Rng } from './rng';
 export { sampleToken, topKIndices, type SampledToken, type SamplingParams } from './sample';
 export { StopMatcher } from './stop';

@@ -1,15 +1,17 @@
 // A decode lane: one policy session plus the KV cache of the rows it decodes (kv-cache.ts). The engine
-// (engine.ts) keeps the rows' sampling state; a lane keeps what the graph needs, runs it and writes each run's
-// new key/value into its cache, so the engine sees only logits and values.
+// (engine.ts) keeps the rows' state (RNG streams, text, stop strings); a lane keeps what the graph needs, runs
+// it, writes each run's new key/value into its cache and samples each row's next token with the draw the engine
+// gives it, so a decode step returns token ids, log-probabilities and values (a prefill returns its logits).
 //
 // Why the cache sits with the session and not with the engine: a lane may live on another thread (the
 // onnxruntime-node adapter puts one in a worker thread, api/adapters/ort-lane-worker.ts), where the cache has
 // to be, since onnxruntime-node accepts no SharedArrayBuffer-backed input (measured: "Invalid argument") and
-// copying the cache to another thread on every step would cost more than the step. Only token ids, row lengths
-// and the logits cross.
+// copying the cache to another thread on every step would cost more than the step. Only token ids, row lengths,
+// draws and the sampled tokens cross.
 import { Tensor, type InferenceSession } from 'onnxruntime-common';
 import { POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName, presentValueName, stepKeyName, stepValueName } from '../policy-io';
 import { KvCache } from './kv-cache';
+import { sampleToken } from './sample';
 
 /** What the engine needs from a session: `run` of onnxruntime's InferenceSession (node, web or a test double). */
 export interface PolicySession {
@@ -40,6 +42,28 @@ export interface LaneOutput {
   values?: Float32Array;
 }
 
+/**
+ * What a step needs to sample each row's next token in the lane (sample.ts): the row's uniform draw from its own
+ * RNG stream (drawn by the engine, so the stream does not depend on the lane) and its sampling parameters.
+ * Sampling where the logits are keeps 22 µs per row (vocabulary 2048) off the engine's thread and leaves only
+ * token ids and log-probabilities to cross back, not [rows, vocab] logits.
+ */
+export interface StepDraws {
+  u: Float64Array;
+  temperature: Float64Array;
+  topP: Float64Array;
+  topK: Int32Array;
+}
+
+export interface StepOutput {
+  /** [rows]: the sampled token of each row. */
+  tokens: Int32Array;
+  /** [rows]: its log-probability (SampledToken.logprob). */
+  logprobs: Float64Array;
+  /** [rows]: value-head outputs at the fed position, when the graph has a value head. */
+  values?: Float32Array;
+}
+
 /** The contract of a lane; SessionLane implements it in-thread, the worker proxy by messages to one. */
 export interface DecodeLane {
   /** True when runs return only the fed tokens' key/value (the step graph). */
@@ -57,8 +81,11 @@ export interface DecodeLane {
    * gives the tokens each current row holds. Returns each prompt's last-position logits and value.
    */
   prefill(ids: Int32Array, g: number, len: number, sources: readonly number[], used: readonly number[]): Promise<LaneOutput>;
-  /** One decode step: row r is fed token `next[r]` at position `lens[r]` (the tokens it holds), then holds one more. */
-  step(next: Int32Array, lens: Int32Array): Promise<LaneOutput>;
+  /**
+   * One decode step: row r is fed token `next[r]` at position `lens[r]` (the tokens it holds), then holds one
+   * more; its next token is sampled with `draws`.
+   */
+  step(next: Int32Array, lens: Int32Array, draws: StepDraws): Promise<StepOutput>;
   /** Moves the first `n` cached tokens of row `from` to row `to` (compaction when a row leaves). */
   moveRow(from: number, to: number, n: number): void;
   /** The batch is empty. */
@@ -129,7 +156,7 @@ export class SessionLane implements DecodeLane {
     return { logits, values };
   }
 
-  async step(next: Int32Array, lens: Int32Array): Promise<LaneOutput> {
+  async step(next: Int32Array, lens: Int32Array, draws: StepDraws): Promise<StepOutput> {
     const B = next.length;
     let longest = 0;
     for (let r = 0; r < B; r++) if (lens[r] > longest) longest = lens[r];
@@ -162,7 +189,16 @@ export class SessionLane implements DecodeLane {
       const v = out[this.kvNames.values[l]].data as Float32Array;
       for (let r = 0; r < B; r++) this.cache.write(l, k, v, r, srcLen, srcLen - 1, 1, r, lens[r]);
     }
-    return { logits: out[POLICY_OUTPUTS.logits].data as Float32Array, values: out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined };
+    const logits = out[POLICY_OUTPUTS.logits].data as Float32Array;
+    const V = this.shape.vocabSize;
+    const tokens = new Int32Array(B);
+    const logprobs = new Float64Array(B);
+    for (let r = 0; r < B; r++) {
+      const tok = sampleToken(logits, r * V, V, { temperature: draws.temperature[r], topP: draws.topP[r], topK: draws.topK[r] }, draws.u[r]);
+      tokens[r] = tok.id;
+      logprobs[r] = tok.logprob;
+    }
+    return { tokens, logprobs, values: out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined };
   }
 
   moveRow(from: number, to: number, n: number): void {
