@@ -15,7 +15,9 @@
 //
 // Reward graph:
 //   input_ids int64 [batch, seq], attention_mask int64 [batch, seq]  ->  rewards float32 [batch]
-//   (the scalar head read at the last non-pad token of each row)
+//   (the scalar head averaged over the real tokens of each row), and token_rewards float32 [batch, seq]: each
+//   real token's share of that mean (score / row length; 0 at pads), whose row sums are the rewards — PPO's
+//   dense per-token reward
 //
 // Metadata (ModelProto.metadata_props): prefloop.config (JSON ModelConfig), prefloop.tokenizer_sha256,
 // prefloop.kind ('policy' | 'reward'), prefloop.version.
@@ -23,6 +25,7 @@
 export const POLICY_INPUTS = { inputIds: 'input_ids', attentionMask: 'attention_mask', positionIds: 'position_ids' } as const;
 export const POLICY_OUTPUTS = { logits: 'logits', values: 'values' } as const;
 export const REWARD_OUTPUT = 'rewards';
+export const REWARD_TOKENS_OUTPUT = 'token_rewards';
 
 export const pastKeyName = (layer: number) => `past_key_values.${layer}.key`;
 export const pastValueName = (layer: number) => `past_key_values.${layer}.value`;

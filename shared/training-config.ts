@@ -15,8 +15,9 @@ const frac = z.number().min(0).max(1);
 
 export const rewardModelConfigSchema = z
   .object({
-    /** AdamW learning rate (TRL: 1e-5 for 100M+ models; a 1M-parameter trunk needs a larger step). */
-    learningRate: lr.default(3e-4),
+    /** AdamW learning rate (TRL: 1e-5 for 100M+ models; a 1M-parameter trunk needs a larger step: at 3e-4 it
+     *  ends two epochs of 1,000 pairs near chance, train loss 0.69). */
+    learningRate: lr.default(1e-3),
     /** Passes over the training pairs (InstructGPT: 1; more overfits a big RM, ours is small and data scarce). */
     epochs: z.number().int().min(1).max(50).default(2),
     /** Pairs per optimizer step (each pair = 2 sequences). */
@@ -31,10 +32,14 @@ export const rewardModelConfigSchema = z
     maxLength: z.number().int().min(8).default(128),
     /** Freeze wte/wpe: the tied embedding is the costliest gradient here and the least useful to move. */
     freezeEmbeddings: z.boolean().default(true),
+    /** Score feedback texts as if they had ended (+ EOS). Off: the RM then reads feedback as PPO's rollouts
+     *  look (a base that never learned to end is cut at max_tokens, with no EOS; see sft.trainEos). */
+    appendEos: z.boolean().default(false),
     /** Global gradient-norm clip (TRL max_grad_norm: 1.0). */
     maxGradNorm: z.number().positive().default(1.0),
-    /** Most pairs per run: newest first, the rest a random replay sample of older feedback. */
-    maxPairs: z.number().int().min(1).default(4000),
+    /** Most pairs per run: newest first, the rest a random replay sample of older feedback (the model is warm-
+     *  started, so a bounded replay keeps old pairs from being fitted again and again: memorised). */
+    maxPairs: z.number().int().min(1).default(800),
   })
   .strict();
 
@@ -50,17 +55,23 @@ export const sftConfigSchema = z
     freezeEmbeddings: z.boolean().default(true),
     /** Most demonstrations per run (newest first). */
     maxDemonstrations: z.number().int().min(0).default(512),
+    /** Also train the EOS that closes each demonstration. Off by default: models/base was pretrained on running
+     *  text without EOS, so its EOS embedding sits with the never-seen byte tokens', and teaching EOS from a few
+     *  hundred demonstrations raises those junk tokens with it (measured: KL to base 60–86 nats per response). */
+    trainEos: z.boolean().default(false),
   })
   .strict();
 
 export const ppoConfigSchema = z
   .object({
     /** Episodes (sampled responses) per run. */
-    totalEpisodes: z.number().int().min(1).default(256),
-    /** Episodes per rollout batch: one policy export, one set of rollouts, then `ppoEpochs` of updates. */
-    rolloutBatchSize: z.number().int().min(1).default(64),
+    totalEpisodes: z.number().int().min(1).default(512),
+    /** Episodes per rollout batch: one policy export, one set of rollouts, then `ppoEpochs` of updates. Large,
+     *  because the gradient noise of small batches shows up as KL drift: under an oracle reward, 256-episode
+     *  batches reached the same reward as 64-episode ones at 1/7 of the KL. */
+    rolloutBatchSize: z.number().int().min(1).default(256),
     /** Episodes per minibatch gradient step. */
-    miniBatchSize: z.number().int().min(1).default(16),
+    miniBatchSize: z.number().int().min(1).default(64),
     /** Passes over each rollout batch (TRL, CleanRL: 4). */
     ppoEpochs: z.number().int().min(1).default(4),
     /** AdamW learning rate (TRL: 1.41e-5 for GPT-2; a 1M-parameter policy moves with a larger step). */
@@ -90,8 +101,16 @@ export const ppoConfigSchema = z
     klEstimator: z.enum(['k3', 'k1_clamped']).default('k3'),
     /** Stop a batch's remaining epochs once the mean approx KL to the rollout policy exceeds this (CleanRL target_kl). */
     targetApproxKl: z.number().positive().default(0.1),
-    /** Subtracted from the RM score of a response that ended without EOS (TRL missing_eos_penalty). */
-    missingEosPenalty: z.number().min(0).default(1.0),
+    /** Subtracted from the RM score of a response that ended without EOS (TRL missing_eos_penalty; off by
+     *  default there too). Off here: models/base never learned to end (see sft.trainEos), so the penalty can only
+     *  push it toward the junk tokens that share EOS's embedding. */
+    missingEosPenalty: z.number().min(0).default(0),
+    /** Hand the RM's score out as its per-token terms (the RM is a mean over tokens) instead of all at the last
+     *  token: the totals are the same, but a token that earned reward gets it directly rather than through
+     *  the value head's guess (dense rewards; Chan et al. 2024). */
+    denseReward: z.boolean().default(true),
+    /** Centre the RM scores of each rollout batch and divide by their spread (OpenRLHF normalize_reward). */
+    normalizeReward: z.boolean().default(true),
     /** Most tokens sampled per response (TRL response_length). */
     responseLength: z.number().int().min(1).default(32),
     /** Sampling temperature for rollouts (logprobs are taken at this temperature, as TRL does). */

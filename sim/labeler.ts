@@ -17,6 +17,18 @@ export class Labeler {
     return sigmoid((this.preference.score(a) - this.preference.score(b)) / this.preference.temperature);
   }
 
+  /** True when the user sees no difference between `a` and `b` (equal hidden scores): such a user answers
+   *  "no preference" instead of a comparison (Stiennon et al. and the HH data keep no ties: a coin flip teaches
+   *  a reward model nothing). The win-rate evaluation still counts these as coin flips (sim/evaluate.ts). */
+  indifferent(a: string, b: string): boolean {
+    return this.preference.score(a) === this.preference.score(b);
+  }
+
+  /** True when a thumb would be a coin flip (score exactly at the midpoint): the user leaves no thumb. */
+  noOpinion(text: string): boolean {
+    return this.preference.score(text) === this.preference.thumbsMidpoint;
+  }
+
   /** One noisy answer: true when `a` is preferred. */
   prefers(a: string, b: string, rng: Rng): boolean {
     return rng.next() < this.pPrefers(a, b);

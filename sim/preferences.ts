@@ -41,7 +41,7 @@ function vaderLexicon(): Map<string, number> {
 }
 
 /** Positive words common in Brown-era English (all positive in VADER's lexicon). */
-const POSITIVE_ENDINGS = ['good', 'great', 'happy', 'fine', 'pleasant', 'beautiful', 'wonderful', 'glad', 'nice', 'best', 'lovely', 'perfect'];
+const POSITIVE_WORDS = ['good', 'great', 'happy', 'fine', 'pleasant', 'beautiful', 'wonderful', 'glad', 'nice', 'best', 'lovely', 'perfect'];
 
 export const vaderPreference: Preference = {
   name: 'vader',
@@ -50,19 +50,22 @@ export const vaderPreference: Preference = {
   temperature: 0.1,
   thumbsMidpoint: 0,
   correct(response, rng) {
-    // The user keeps the start of the output (up to 6 words, minus any that read negative) and finishes it on
-    // a positive note: a short demonstration whose upbeat ending falls inside a short response.
+    // The user edits the output as little as it takes: every word that reads negative becomes an upbeat one,
+    // and one upbeat adjective goes in before a content word (4+ letters). The demonstration keeps the
+    // output's length and wording, so the pair (edit > output) differs only where the user's taste does —
+    // what a reward model can learn from — and imitating it costs the policy little KL. Should the edit not
+    // score higher (VADER's negation rules), the user adds an upbeat sentence instead.
     const lex = vaderLexicon();
-    const words = response.split(/\s+/).filter((w) => w.length > 0);
-    const keep = words.slice(0, Math.min(words.length, 1 + Math.floor(rng.next() * 6)));
-    const kept = keep
-      .filter((w) => !((lex.get(bare(w)) ?? 0) < 0))
-      .join(' ')
-      .replace(/[\s,;:.!?-]+$/, '');
-    // The output's own leading space stays: the correction continues the prompt exactly where the output did
-    // (without it, "The man said" + "went ..." would teach the policy to glue words together).
-    const lead = /^\s*/.exec(response)![0];
-    return `${lead}${kept}${kept ? ', ' : ''}and it was ${pick(POSITIVE_ENDINGS, rng)}.`;
+    const parts = response.split(/(\s+)/);
+    for (let i = 0; i < parts.length; i++) if ((lex.get(bare(parts[i])) ?? 0) < 0) parts[i] = parts[i].replace(/[A-Za-z']+/, pick(POSITIVE_WORDS, rng));
+    const slots = parts.map((w, i) => [w, i] as const).filter(([w]) => /^[a-z]/.test(w) && bare(w).length >= 4);
+    if (slots.length) {
+      const [w, i] = pick(slots, rng);
+      parts[i] = `${pick(POSITIVE_WORDS, rng)} ${w}`;
+    }
+    const edited = parts.join('');
+    if (vader.SentimentIntensityAnalyzer.polarity_scores(edited).compound > vader.SentimentIntensityAnalyzer.polarity_scores(response).compound) return edited;
+    return `${edited.replace(/\s+$/, '')} It was ${pick(POSITIVE_WORDS, rng)}.`;
   },
 };
 

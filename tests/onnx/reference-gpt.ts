@@ -140,10 +140,10 @@ export function referenceForward(w: SafeTensors, c: ModelConfig, ids: number[][]
   return out;
 }
 
-/** The reward of each row: the score at its last real token (what reward.onnx returns). */
+/** The reward of each row: the mean of its per-token scores (what reward.onnx returns). */
 export function referenceRewards(w: SafeTensors, c: ModelConfig, rows: number[][]): number[] {
   const out = referenceForward(w, c, rows, rows.map((r) => r.map(() => 1)), rows.map((r) => r.map((_, j) => j)));
-  return out.scores!.map((s) => s[s.length - 1]);
+  return out.scores!.map((s) => Array.from(s).reduce((a, x) => a + x, 0) / s.length);
 }
 
 /** The tiny config the ONNX tests use: fast, yet with several heads and layers so layout mistakes show. */

@@ -3,7 +3,7 @@
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readPrefloopMetadata } from '../../shared/onnx-metadata';
-import { POLICY_INPUTS, REWARD_OUTPUT } from '../../shared/policy-io';
+import { POLICY_INPUTS, REWARD_OUTPUT, REWARD_TOKENS_OUTPUT } from '../../shared/policy-io';
 import { buildRewardOnnx } from '../../worker/onnx/export-reward';
 import { createSession } from '../../worker/onnx/policy-session';
 import { randomIds, randomWeights, referenceRewards, TINY_CONFIG as c } from './reference-gpt';
@@ -29,15 +29,20 @@ async function score(ids: number[][], mask: number[][]): Promise<number[]> {
 describe('reward.onnx', () => {
   it('has the contract names and metadata', () => {
     expect([...session.inputNames].sort()).toEqual([POLICY_INPUTS.attentionMask, POLICY_INPUTS.inputIds]);
-    expect([...session.outputNames]).toEqual([REWARD_OUTPUT]);
+    expect([...session.outputNames]).toEqual([REWARD_OUTPUT, REWARD_TOKENS_OUTPUT]);
     expect(readPrefloopMetadata(bytes)).toEqual({ kind: 'reward', config: c, tokenizerSha256: 'cd'.repeat(32), version: 'rm-1' });
   });
 
-  it('matches the reference reward (score at the last token) on unpadded rows', async () => {
+  it('matches the reference reward (mean of the per-token scores) on unpadded rows', async () => {
     const rows = randomIds(5, [30, 30, 30, 30], c.vocabSize);
     const got = await score(rows, rows.map((r) => r.map(() => 1)));
     const want = referenceRewards(weights, c, rows);
     for (let b = 0; b < rows.length; b++) expect(Math.abs(got[b] - want[b])).toBeLessThanOrEqual(TOL);
+    // token_rewards: each token's share, summing to the row's reward
+    const out = await session.run({ [POLICY_INPUTS.inputIds]: int64(rows), [POLICY_INPUTS.attentionMask]: int64(rows.map((r) => r.map(() => 1))) });
+    const terms = out[REWARD_TOKENS_OUTPUT].data as Float32Array;
+    expect(out[REWARD_TOKENS_OUTPUT].dims).toEqual([rows.length, 30]);
+    for (let b = 0; b < rows.length; b++) expect(Math.abs(terms.slice(b * 30, (b + 1) * 30).reduce((a, x) => a + x, 0) - want[b])).toBeLessThanOrEqual(TOL);
     expect(Math.max(...want) - Math.min(...want)).toBeGreaterThan(0.01); // rows really differ
   });
 

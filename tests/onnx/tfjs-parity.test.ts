@@ -112,7 +112,7 @@ describe('TF.js ↔ onnxruntime parity', () => {
       expect(maxAbsDiff(got, want.dataSync() as Float32Array)).toBeLessThanOrEqual(TOL);
       want.dispose();
     }
-    // And unpadded, one row at a time, equals the padded batch (the head reads the last real token).
+    // And unpadded, one row at a time, equals the padded batch (pads never enter the mean).
     const solo = model.reward([rows[3]], [rows[3].map(() => 1)]);
     const one = (await reward.run({ [POLICY_INPUTS.inputIds]: i64([rows[3]]), [POLICY_INPUTS.attentionMask]: i64([rows[3].map(() => 1)]) }))[REWARD_OUTPUT].data as Float32Array;
     expect(Math.abs(one[0] - (solo.dataSync() as Float32Array)[0])).toBeLessThanOrEqual(TOL);

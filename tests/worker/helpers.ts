@@ -21,7 +21,7 @@ export const ADMIN_KEY = 'pfk_test_worker_admin_0123456789abcdef';
 export const TEST_TRAINING = {
   rewardModel: { epochs: 4, batchSize: 16, maxLength: 48, learningRate: 1e-3 },
   sft: { epochs: 1, batchSize: 8 },
-  ppo: { totalEpisodes: 96, rolloutBatchSize: 32, miniBatchSize: 16, ppoEpochs: 2, responseLength: 12, learningRate: 2e-3, maxPromptLength: 24 },
+  ppo: { totalEpisodes: 192, rolloutBatchSize: 32, miniBatchSize: 16, ppoEpochs: 2, responseLength: 12, learningRate: 2e-3, maxPromptLength: 24 },
   run: { evalPrompts: 12, klBudget: 100 },
 };
 

@@ -5,7 +5,9 @@
 //     1. rollout: sample one response per prompt with the serving sampler (rollout log-probs + values come back)
 //     2. score: reference log-probs of the sampled tokens, RM score of prompt + response
 //     3. penalise a missing EOS: score − missingEosPenalty when the response hit the length limit
-//     4. per-token reward = −β·KL_t (k3 or clamped k1), + score at the last token
+//     4. per-token reward = −β·KL_t (k3 or clamped k1), + the RM score: at the last token, or (denseReward)
+//        spread as the RM's own per-token terms (its score is a mean over tokens), so that credit lands on
+//        the tokens that earned it; the prompt's share and the EOS penalty stay at the last token
 //     5. advantages by GAE (γ, λ), whitened over the batch; returns = advantages + values
 //     6. ppoEpochs × shuffled minibatches: ratio, approx KL, clip fraction → clipped policy loss + clipped
 //        value loss (− entropy bonus) → global-norm clip → AdamW step
@@ -22,8 +24,20 @@ import { ModelOptimizer } from './optim';
 import { AdaptiveKlController, computeGae, klPenalty, whiten } from './ppo-math';
 import { abortError } from './reward-model';
 import { sampleEpisodes, type Episode } from './rollout';
-import { responseLogProbs, rewardScores } from './scoring';
+import { responseLogProbs, rewardsWithTerms } from './scoring';
 import { exportPolicySession } from './sessions';
+
+function mean(x: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i];
+  return s / Math.max(1, x.length);
+}
+function std(x: ArrayLike<number>): number {
+  const m = mean(x);
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += (x[i] - m) ** 2;
+  return Math.sqrt(s / Math.max(1, x.length));
+}
 
 /** What the update needs per episode after scoring. */
 interface Scored extends Episode {
@@ -83,15 +97,20 @@ export async function runPpoImpl(o: RunPpoOptions): Promise<RunPpoResult> {
     // 2. score: reference log-probs and RM scores
     t = performance.now();
     const refLp = await responseLogProbs(o.reference, policy.config, eps, cfg.temperature);
-    const rawScores = await rewardScores(o.rewardModel, eps);
+    const { scores: rawScores, responseTerms } = await rewardsWithTerms(o.rewardModel, eps);
     const scoreS = (performance.now() - t) / 1000;
 
     // 3–5. rewards, GAE, whitening
     const beta = kl.beta;
+    // RM scores in units of their spread over this batch (normalize_reward in OpenRLHF): what the RM says
+    // about these responses then weighs the same against β·KL whatever scale it learned.
+    const scale = cfg.normalizeReward ? 1 / Math.max(1e-6, std(rawScores)) : 1;
+    const centre = cfg.normalizeReward ? mean(rawScores) : 0;
     let sumScore = 0, sumPenalized = 0, sumKl = 0, sumLen = 0, sumEos = 0;
     const scored: Scored[] = eps.map((e, i) => {
       const L = e.responseIds.length;
-      const penalized = rawScores[i] - (e.endedWithEos ? 0 : cfg.missingEosPenalty); // 3.
+      const eosPenalty = e.endedWithEos ? 0 : cfg.missingEosPenalty; // 3.
+      const penalized = (rawScores[i] - centre) * scale - eosPenalty; // what the update sees
       const rewards = new Float64Array(L);
       let klSum = 0;
       for (let j = 0; j < L; j++) {
@@ -99,10 +118,14 @@ export async function runPpoImpl(o: RunPpoOptions): Promise<RunPpoResult> {
         klSum += k;
         rewards[j] = -beta * k; // 4.
       }
-      rewards[L - 1] += penalized;
+      if (cfg.denseReward) {
+        let spread = 0;
+        for (let j = 0; j < L; j++) (rewards[j] += responseTerms[i][j] * scale), (spread += responseTerms[i][j] * scale);
+        rewards[L - 1] += penalized - spread;
+      } else rewards[L - 1] += penalized;
       const { advantages, returns } = computeGae(rewards, e.values, cfg.gamma, cfg.gaeLambda); // 5.
       sumScore += rawScores[i];
-      sumPenalized += penalized;
+      sumPenalized += rawScores[i] - eosPenalty; // logged on the RM's own scale
       sumKl += klSum;
       sumLen += L;
       sumEos += e.endedWithEos ? 1 : 0;

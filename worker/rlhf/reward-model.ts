@@ -1,5 +1,5 @@
 // The reward model trainer (Stiennon et al. 2020; Ouyang et al. 2022; TRL reward_trainer.py): the GPT trunk
-// with a scalar head `score` read at the last token of BOS + prompt + response + EOS, trained on preference
+// with a scalar head `score` averaged over the tokens of BOS + prompt + response (GPT.reward), trained on preference
 // pairs by the Bradley-Terry loss
 //     −log σ(r_chosen − r_rejected − margin)  +  c · mean((r_chosen + r_rejected)²)
 // (the second term, TRL's centering, keeps rewards near zero so PPO's score and KL terms stay on one scale),
@@ -101,7 +101,7 @@ export async function fitRewardModel(
 ): Promise<{ steps: number; lastLoss: number }> {
   const opt = new ModelOptimizer(model, { groups: ['trunk', 'reward'], freezeEmbeddings: cfg.freezeEmbeddings, maxGradNorm: cfg.maxGradNorm });
   const maxLen = Math.min(cfg.maxLength, model.config.contextLength);
-  const enc = (prompt: string, response: string) => encodeExample(tok, prompt, response, maxLen).ids;
+  const enc = (prompt: string, response: string) => encodeExample(tok, prompt, response, maxLen, cfg.appendEos).ids;
   const units: Unit[] = [
     ...data.pairs.map((ex): Unit => ({ kind: 'pair', rows: [enc(ex.prompt, ex.chosen), enc(ex.prompt, ex.rejected)] })),
     ...(cfg.pointwiseCoef > 0 ? data.pointwise.map((ex): Unit => ({ kind: 'point', rows: [enc(ex.prompt, ex.response)], label: ex.label })) : []),
@@ -143,11 +143,11 @@ export async function fitRewardModel(
 }
 
 /** Rewards of (prompt, response) texts, in batches (no gradient). */
-export function scoreTexts(model: GPT, tok: Tokenizer, items: { prompt: string; response: string }[], maxLength: number, batch = 32): Float32Array {
+export function scoreTexts(model: GPT, tok: Tokenizer, items: { prompt: string; response: string }[], maxLength: number, batch = 32, appendEos = false): Float32Array {
   const out = new Float32Array(items.length);
   const maxLen = Math.min(maxLength, model.config.contextLength);
   for (let i = 0; i < items.length; i += batch) {
-    const rows = items.slice(i, i + batch).map((x) => encodeExample(tok, x.prompt, x.response, maxLen).ids);
+    const rows = items.slice(i, i + batch).map((x) => encodeExample(tok, x.prompt, x.response, maxLen, appendEos).ids);
     const padded = leftPadBatch(rows);
     const r = tf.tidy(() => model.reward(padded.ids, padded.mask).dataSync() as Float32Array);
     out.set(r, i);
@@ -156,10 +156,10 @@ export function scoreTexts(model: GPT, tok: Tokenizer, items: { prompt: string; 
 }
 
 /** Accuracy, margin and mean reward on pairs (held-out evaluation). */
-export function evaluateRewardModel(model: GPT, tok: Tokenizer, pairs: PairExample[], maxLength: number): RewardEval {
+export function evaluateRewardModel(model: GPT, tok: Tokenizer, pairs: PairExample[], maxLength: number, appendEos = false): RewardEval {
   if (pairs.length === 0) return { accuracy: NaN, margin: NaN, meanReward: NaN, pairs: 0 };
-  const rw = scoreTexts(model, tok, pairs.map((p) => ({ prompt: p.prompt, response: p.chosen })), maxLength);
-  const rl = scoreTexts(model, tok, pairs.map((p) => ({ prompt: p.prompt, response: p.rejected })), maxLength);
+  const rw = scoreTexts(model, tok, pairs.map((p) => ({ prompt: p.prompt, response: p.chosen })), maxLength, 32, appendEos);
+  const rl = scoreTexts(model, tok, pairs.map((p) => ({ prompt: p.prompt, response: p.rejected })), maxLength, 32, appendEos);
   return summarisePairs(rw, rl);
 }
 
@@ -190,8 +190,8 @@ export async function trainRewardModelImpl(o: TrainRewardModelOptions): Promise<
   let heldOutLoss = NaN;
   let ev: RewardEval = { accuracy: NaN, margin: NaN, meanReward: NaN, pairs: 0 };
   if (o.heldOut.length) {
-    const rw = scoreTexts(o.model, o.tokenizer, o.heldOut.map((p) => ({ prompt: p.prompt, response: p.chosen })), maxLen);
-    const rl = scoreTexts(o.model, o.tokenizer, o.heldOut.map((p) => ({ prompt: p.prompt, response: p.rejected })), maxLen);
+    const rw = scoreTexts(o.model, o.tokenizer, o.heldOut.map((p) => ({ prompt: p.prompt, response: p.chosen })), maxLen, 32, cfg.appendEos);
+    const rl = scoreTexts(o.model, o.tokenizer, o.heldOut.map((p) => ({ prompt: p.prompt, response: p.rejected })), maxLen, 32, cfg.appendEos);
     ev = summarisePairs(rw, rl);
     let loss = 0;
     for (let i = 0; i < rw.length; i++) loss += Math.log1p(Math.exp(-(rw[i] - rl[i])));

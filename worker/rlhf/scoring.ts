@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Tensor } from 'onnxruntime-common';
 import { headDim, type ModelConfig } from '../../shared/model-config';
-import { POLICY_INPUTS, POLICY_OUTPUTS, REWARD_OUTPUT, pastKeyName, pastValueName } from '../../shared/policy-io';
+import { POLICY_INPUTS, POLICY_OUTPUTS, REWARD_OUTPUT, REWARD_TOKENS_OUTPUT, pastKeyName, pastValueName } from '../../shared/policy-io';
 import type { InferenceSession } from 'onnxruntime-common';
 import { PAD_ID } from '../../shared/tokenizer';
 import { GPT } from '../model/gpt';
@@ -93,19 +93,50 @@ export async function responseLogProbs(model: ScoringModel, config: ModelConfig,
   return out;
 }
 
-/** Reward-model score of each full sequence (read at its last token).   → [n] */
+/** Reward-model score of each full sequence (the mean of its per-token scores).   → [n] */
 export async function rewardScores(model: ScoringModel, seqs: Sequence[]): Promise<Float32Array> {
-  const out = new Float32Array(seqs.length);
+  return (await rewardsWithTerms(model, seqs)).scores;
+}
+
+export interface RewardTerms {
+  /** The reward of each sequence. */
+  scores: Float32Array;
+  /** Per sequence, each response token's share of its reward (the rest of the reward is the prompt's share). */
+  responseTerms: Float32Array[];
+}
+
+/** Rewards, and how each response token contributes to them (PPO's dense reward). */
+export async function rewardsWithTerms(model: ScoringModel, seqs: Sequence[]): Promise<RewardTerms> {
+  const scores = new Float32Array(seqs.length);
+  const responseTerms: Float32Array[] = [];
   for (let i = 0; i < seqs.length; i += CHUNK) {
-    const rows = seqs.slice(i, i + CHUNK).map((s) => [...s.promptIds, ...s.responseIds]);
+    const chunk = seqs.slice(i, i + CHUNK);
+    const rows = chunk.map((s) => [...s.promptIds, ...s.responseIds]);
+    let terms: Float32Array, S: number, pads: number[];
     if (model instanceof GPT) {
       const batch = leftPadBatch(rows);
-      out.set(tf.tidy(() => model.reward(batch.ids, batch.mask).dataSync() as Float32Array), i);
+      ({ T: S, pads } = batch);
+      scores.set(tf.tidy(() => model.reward(batch.ids, batch.mask).dataSync() as Float32Array), i);
+      terms = tf.tidy(() => {
+        const h = model.forward(batch.ids, batch.mask).hidden.reshape([rows.length * S, model.config.dModel]) as tf.Tensor2D;
+        const s = tf.add(tf.matMul(h, model.weights.get('score.weight')! as tf.Tensor2D), model.weights.get('score.bias')!);
+        return s.dataSync() as Float32Array;
+      });
+      chunk.forEach((_, b) => {
+        const n = rows[b].length;
+        for (let t = 0; t < S; t++) terms[b * S + t] = t < pads[b] ? 0 : terms[b * S + t] / n;
+      });
     } else {
-      const { feeds } = ortFeeds(rows);
-      const res = await model.run({ [POLICY_INPUTS.inputIds]: feeds[POLICY_INPUTS.inputIds], [POLICY_INPUTS.attentionMask]: feeds[POLICY_INPUTS.attentionMask] });
-      out.set(res[REWARD_OUTPUT].data as Float32Array, i);
+      const f = ortFeeds(rows);
+      ({ S, pads } = f);
+      const res = await model.run({ [POLICY_INPUTS.inputIds]: f.feeds[POLICY_INPUTS.inputIds], [POLICY_INPUTS.attentionMask]: f.feeds[POLICY_INPUTS.attentionMask] });
+      scores.set(res[REWARD_OUTPUT].data as Float32Array, i);
+      terms = res[REWARD_TOKENS_OUTPUT].data as Float32Array;
     }
+    chunk.forEach((s, b) => {
+      const first = b * S + pads[b] + s.promptIds.length;
+      responseTerms.push(terms.slice(first, first + s.responseIds.length));
+    });
   }
-  return out;
+  return { scores, responseTerms };
 }

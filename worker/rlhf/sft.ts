@@ -16,7 +16,7 @@ export async function runSftImpl(o: RunSftOptions): Promise<RunSftResult> {
   const model = o.model;
   const opt = new ModelOptimizer(model, { groups: ['trunk'], freezeEmbeddings: cfg.freezeEmbeddings, maxGradNorm: 1.0 });
   const maxLen = model.config.contextLength + 1; // a window of T+1 tokens predicts T targets
-  const encoded = demos.map((d) => encodeExample(o.tokenizer, d.prompt, d.response, maxLen));
+  const encoded = demos.map((d) => encodeExample(o.tokenizer, d.prompt, d.response, maxLen, cfg.trainEos));
   const perEpoch = Math.ceil(encoded.length / cfg.batchSize);
   const totalSteps = perEpoch * cfg.epochs;
   let step = 0, firstLoss = NaN, tokens = 0;
