@@ -9,12 +9,13 @@
 // prompts of equal length together) and its KV copied to its n rows; a leaving row's slot is filled by moving
 // the last row into it. No step copies the cache.
 //
-// Lanes: a session that brings off-thread lanes (the onnxruntime-node adapter: a session in a worker thread)
-// gets its batch split over them and its own lane, each lane with its own loop. onnxruntime-node runs a session
-// synchronously on the calling thread, so with one lane the second core idles while this thread samples and
-// serves HTTP, and the first idles while this thread waits; with two, one lane's sampling overlaps the other's
-// run. A request's rows stay in one lane; a new request goes to the emptiest lane, lane 0 (this thread, no
-// hand-off latency) on ties, so a lone request decodes exactly as without lanes.
+// Lanes: a session that brings off-thread lanes (the onnxruntime-node adapter: sessions in worker threads) gets
+// its batch split over them, each lane with its own loop; a lane runs the graph and samples its rows (lane.ts).
+// onnxruntime-node runs a session synchronously on the calling thread, so with one lane a 2-core machine has one
+// core computing while the other waits, and this thread's HTTP work queues behind every run. A request's rows
+// stay in one lane. Lane 0 (this thread, no hand-off latency) takes a request only when the engine is idle, so a
+// lone request decodes exactly as without lanes; others go to the emptiest off-thread lane, so under load this
+// thread only keeps the rows' state (text, stop strings, RNG draws) and serves requests.
 //
 // Determinism: each sequence draws from its own RNG stream (request seed, sequence index), so a request's text
 // does not depend on what else is in the batch (up to float rounding of batched matmuls, which does not move
@@ -283,24 +284,29 @@ export class GenerationEngine {
   }
 
   /**
-   * Whether `lane` takes request `p` now: the rows fit under maxBatchRows across lanes, and `lane` is the emptiest
-   * open lane relative to its share, the lowest-numbered on ties (a request's n rows stay together in one lane;
-   * a lone request always lands on lane 0, even when it arrives while lane 0 is mid-step).
+   * Whether `lane` takes request `p` now. The rows must fit under maxBatchRows across lanes, and a request's n rows
+   * stay together in one lane. With off-thread lanes, lane 0 (this thread) takes a request only when the engine is
+   * idle: a lone request then decodes with no thread hand-off, and under load this thread is left to sample and
+   * serve while the other lanes' threads run the graph (it was the bottleneck when it also ran a share of the
+   * batch: bench:serve, server_main_thread_busy ~0.99). Off-thread lanes fill evenly relative to their shares,
+   * the lowest-numbered on ties.
    */
   private canAdmit(lane: Lane, p: Pending, taken = 0): boolean {
     if (lane.runner.closed) return false;
     const mine = this.live(lane) + taken;
+    let total = mine;
+    for (const other of this.lanes) if (other !== lane) total += this.live(other);
+    if (total + p.n > this.maxRows) return false;
+    const offThread = this.lanes.filter((l) => l.index > 0 && !l.runner.closed);
+    if (!offThread.length) return true;
+    if (lane.index === 0) return total === 0;
     const fill = (l: Lane, n: number) => n / (l.runner.share ?? 1);
-    let total = 0;
-    let preferred = true;
-    for (const other of this.lanes) {
-      const n = other === lane ? mine : this.live(other);
-      total += n;
-      if (other === lane || other.runner.closed) continue;
-      const d = fill(other, n) - fill(lane, mine);
-      if (d < 0 || (d === 0 && other.index < lane.index)) preferred = false;
+    for (const other of offThread) {
+      if (other === lane) continue;
+      const d = fill(other, this.live(other)) - fill(lane, mine);
+      if (d < 0 || (d === 0 && other.index < lane.index)) return false;
     }
-    return preferred && total + p.n <= this.maxRows;
+    return true;
   }
 
   /** Step boundary: drops finished, failed and aborted rows, filling each hole with the last row. */
