@@ -12,7 +12,7 @@
 // other jobs share the cores; wall-clock rps is only meaningful on a quiet machine (loadavg is recorded).
 // Writes bench/results/ingest.json. Env: BENCH_DURATION_S (per phase, default 10), BENCH_CONNECTIONS (health and
 // single, default 50), BENCH_BATCH_CONNECTIONS (default 10), BENCH_CPU_PROF=<dir> (one .cpuprofile per phase; the
-// event-loop thread only), BENCH_SERVER_FLAGS (the server's V8 flags, below).
+// event-loop thread only), BENCH_SERVER_FLAGS (extra V8 flags for the server, below).
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -23,13 +23,12 @@ import autocannon from 'autocannon';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /**
- * The server runs with the V8 flags `npm start` gives it (package.json). --max-semi-space-size=64 (MB; Node 20's
- * default is 16): a 100-event batch allocates megabytes of short-lived objects, and a larger young generation
- * scavenges less often and promotes less. Measured here under load (load average 6.9-8.1, same code, one run each):
- * server CPU per batched event 23.7-25.0 µs at the default, 21.3 at 32, 19.0 at 64; per single event 122-126, 95,
- * 88 µs. BENCH_SERVER_FLAGS replaces them (space-separated) for experiments.
+ * Extra V8 flags for the server process (BENCH_SERVER_FLAGS, space-separated; none by default, as `npm start`),
+ * recorded in the JSON. Tried: --max-semi-space-size=64 (a larger young generation) gave 24.5 against 25.6 µs of
+ * server CPU per batched event and 111 against 109 µs per single event in back-to-back runs under load ~7: no
+ * difference worth a flag.
  */
-const SERVER_NODE_FLAGS = process.env.BENCH_SERVER_FLAGS !== undefined ? process.env.BENCH_SERVER_FLAGS.split(' ').filter(Boolean) : ['--max-semi-space-size=64'];
+const SERVER_NODE_FLAGS = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
 const duration = Number(process.env.BENCH_DURATION_S ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const batchConnections = Number(process.env.BENCH_BATCH_CONNECTIONS ?? 10);
