@@ -46,15 +46,16 @@ export const rewardModelConfigSchema = z
 export const sftConfigSchema = z
   .object({
     /** AdamW learning rate for corrections as demonstrations. */
-    learningRate: lr.default(1e-4),
+    learningRate: lr.default(2e-4),
     /** Passes over the demonstrations. */
     epochs: z.number().int().min(0).max(50).default(1),
     /** Demonstrations per optimizer step. */
     batchSize: z.number().int().min(1).max(256).default(8),
     /** Freeze wte/wpe (see rewardModel.freezeEmbeddings). */
     freezeEmbeddings: z.boolean().default(true),
-    /** Most demonstrations per run (newest first). */
-    maxDemonstrations: z.number().int().min(0).default(512),
+    /** Most demonstrations per run (newest first). The policy is warm-started, so older demonstrations are
+     *  already in it: fitting all of them again every run only spends KL on memorising them. */
+    maxDemonstrations: z.number().int().min(0).default(128),
     /** Also train the EOS that closes each demonstration. Off by default: models/base was pretrained on running
      *  text without EOS, so its EOS embedding sits with the never-seen byte tokens', and teaching EOS from a few
      *  hundred demonstrations raises those junk tokens with it (measured: KL to base 60–86 nats per response). */
@@ -75,7 +76,7 @@ export const ppoConfigSchema = z
     /** Passes over each rollout batch (TRL, CleanRL: 4). */
     ppoEpochs: z.number().int().min(1).default(4),
     /** AdamW learning rate (TRL: 1.41e-5 for GPT-2; a 1M-parameter policy moves with a larger step). */
-    learningRate: lr.default(1e-4),
+    learningRate: lr.default(2e-4),
     /** Discount (TRL, InstructGPT: 1: the reward is for the whole response). */
     gamma: frac.default(1),
     /** GAE λ (TRL: 0.95). */

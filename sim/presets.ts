@@ -27,7 +27,7 @@ const quickTraining: TrainingOverrides = {
   ...QUICK_PRESET,
   rewardModel: { ...QUICK_PRESET.rewardModel, learningRate: 1e-3 },
   sft: { learningRate: 1e-3, epochs: 3 },
-  ppo: { ...QUICK_PRESET.ppo, totalEpisodes: 128, learningRate: 1e-3, responseLength: 16 },
+  ppo: { ...QUICK_PRESET.ppo, totalEpisodes: 128, rolloutBatchSize: 64, miniBatchSize: 16, learningRate: 3e-4, responseLength: 16 },
 };
 
 export const QUICK_SETTINGS: SimSettings = {
