@@ -47,6 +47,8 @@ const { values: args } = parseArgs({
 });
 const reps = Number(args.reps);
 const log = (s: string) => process.stderr.write(`${s}\n`);
+/** 1/5/15-minute load averages now: each part of the run records the load it ran under. */
+const load = () => loadavg().map((x) => +x.toFixed(2));
 
 function loadConfig(): { source: string; config: ModelConfig } {
   const f = join(args.model!, 'config.json');
@@ -244,6 +246,7 @@ async function main() {
     const f = flopsPerToken(c, s.T);
     const tokens = s.B * s.T;
     const gf = (ms: number, n = 1) => +((f.total * tokens) / ms / 1e6 / n).toFixed(2);
+    const loadBefore = load();
     const fb = timeFwdBwd(c, s.T, s.B);
     log(`T=${s.T} B=${s.B} forward+backward, 1 thread: ${fb.best.toFixed(0)} ms best, ${fb.median.toFixed(0)} median → ${gf(fb.best)} GFLOP/s (${(gf(fb.best) / peak.gflops_best).toFixed(2)} of peak); CPU time ${fb.cpu.median.toFixed(0)} ms → ${(gf(fb.cpu.median) / peakCpu).toFixed(2)} of the CPU-time peak`);
     const st = await timeTrainer(c, 0, s.T, s.B);
@@ -254,6 +257,7 @@ async function main() {
       T: s.T,
       B: s.B,
       note: s.note,
+      loadavg_before_after: [loadBefore, load()],
       tokens_per_step: tokens,
       flops_per_token: f.total,
       flops_per_token_dense: f.dense,
@@ -287,14 +291,15 @@ async function main() {
       }),
     });
   }
-  const profile = args['no-profile'] ? null : await profileStep(c, SETTINGS[0].T, SETTINGS[0].B);
+  const profileLoad = load();
+  const profile = args['no-profile'] ? null : { loadavg_before: profileLoad, ...(await profileStep(c, SETTINGS[0].T, SETTINGS[0].B)) };
   if (profile) for (const k of profile.by_kernel.slice(0, 8)) log(`profile T=${profile.T}: ${k.op.padEnd(22)} ${k.ms.toFixed(1).padStart(7)} ms ${(k.share * 100).toFixed(1).padStart(5)}%  (${k.calls} calls)`);
 
   const head = settings[0].forward_backward_1_thread;
   const out = {
     benchmark: 'train',
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadavg_at_start: startLoad },
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadavg_at_start: startLoad, loadavg_at_end: load() },
     backend: backend.name,
     model: { source, config: c, params: layoutOf(paramSpecs(c, { value: false, reward: false })).size },
     reps,
@@ -326,5 +331,5 @@ async function main() {
 }
 
 /** 1/5/15-minute load averages when the run began: the figures are only as quiet as the machine was. */
-const startLoad = loadavg().map((x) => +x.toFixed(2));
+const startLoad = load();
 await main();
