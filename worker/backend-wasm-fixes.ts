@@ -177,6 +177,8 @@ function batchMatMulKernel(args: KernelArgs): tf.TensorInfo {
   const [m, k] = a.shape.slice(-2), [k2, n] = b.shape.slice(-2);
   if (k !== k2) throw new Error(`matMul: inner dimensions ${k} and ${k2} of [${a.shape}] and [${b.shape}] differ`);
   const backend = args.backend as WasmBackendLike;
+  // Internals of tfjs-backend-wasm 4.22 (the lockfile's version); if a release renames them, stay correct and slow.
+  if (typeof backend.dataIdNextNumber !== 'number' || typeof backend.wasm?.tfjs?.registerTensor !== 'function') return callStock('BatchMatMul', args);
   wasmBatchMatMul ??= backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
   const out = backend.makeOutput([...a.shape.slice(0, -2), m, n], 'float32');
   const aOff = backend.dataIdMap.get(a.dataId).memoryOffset, bOff = backend.dataIdMap.get(b.dataId).memoryOffset;
