@@ -5,9 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['{api,worker,shared,tests,infra,bench,sim}/**/*.test.ts'],
-    // The simulated-users proof (issue 6) fails today and takes ~5 minutes: `npm run test:sim` runs it, and it moves
-    // back here once it passes (README "Does it learn?").
-    exclude: ['node_modules/**', 'infra/cdk.out/**', 'tests/sim/**'],
+    exclude: ['node_modules/**', 'infra/cdk.out/**'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -26,7 +26,7 @@ export const DEFAULT_SETTINGS: SimSettings = {
 const quickTraining: TrainingOverrides = {
   ...QUICK_PRESET,
   rewardModel: { ...QUICK_PRESET.rewardModel, learningRate: 1e-3 },
-  sft: { learningRate: 1e-3, epochs: 3 },
+  sft: { learningRate: 3e-4, epochs: 2 },
   ppo: { ...QUICK_PRESET.ppo, totalEpisodes: 128, rolloutBatchSize: 64, miniBatchSize: 16, learningRate: 3e-4, responseLength: 16 },
 };
 

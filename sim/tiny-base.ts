@@ -1,7 +1,8 @@
 // The quick simulation's base model: a tiny GPT (2 layers, width 64, 512-token BPE, ~140 k parameters) trained
 // by the real pretraining entry (worker/pretrain.ts) for a fixed number of steps on the Brown training files,
-// so it writes English-looking words. Fixed steps and seed, one thread: the same weights every time, built once
-// and cached under data/sim/ (gitignored) keyed by the arguments.
+// so it writes English-looking words. It is committed as models/tiny (1.2 MB; `npm run pretrain --
+// ${TINY_BASE_ARGS} --out models/tiny` rebuilds it: ~8 minutes on one core, too long to repeat in every clean
+// test run). Without it, the same arguments build it once into data/sim/ (gitignored), keyed by the arguments.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -13,12 +14,16 @@ const repoRoot = resolve(import.meta.dirname, '..');
 export const TINY_BASE_ARGS: readonly string[] = [
   '--seed', '1337', '--vocab', '512', '--layers', '2', '--heads', '2', '--d-model', '64', '--context', '128',
   '--seq-len', '64', '--long-seq-len', '128', '--long-frac', '0.1', '--batch', '32', '--long-batch', '16',
-  '--steps', '400', '--lr', '3e-3', '--min-lr', '3e-4', '--warmup', '40', '--eval-every', '100', '--eval-tokens', '4096',
-  '--ckpt-every', '100000', '--threads', '1',
+  '--steps', '2400', '--lr', '3e-3', '--min-lr', '3e-4', '--warmup', '100', '--eval-every', '400', '--eval-tokens', '4096',
+  '--ckpt-every', '400', '--threads', '1',
 ];
 
-/** The cached tiny base directory, trained first if missing (about a minute on a quiet core). */
+/** The committed tiny base (see the header). */
+export const COMMITTED_TINY_BASE = join(repoRoot, 'models', 'tiny');
+
+/** models/tiny, else the cached tiny base directory, trained first if missing (~8 minutes on a quiet core). */
 export async function ensureTinyBase(cacheRoot = join(repoRoot, 'data', 'sim'), log: (l: string) => void = console.log): Promise<string> {
+  if (existsSync(join(COMMITTED_TINY_BASE, 'policy.onnx')) && existsSync(join(COMMITTED_TINY_BASE, 'model.safetensors'))) return COMMITTED_TINY_BASE;
   const key = createHash('sha256').update(TINY_BASE_ARGS.join(' ')).digest('hex').slice(0, 12);
   const dir = join(cacheRoot, `tiny-base-${key}`);
   if (existsSync(join(dir, 'policy.onnx')) && existsSync(join(dir, 'model.safetensors'))) return dir;

@@ -3,7 +3,7 @@
 // simulated users with the VADER preference through the public REST API, lets the scheduler train, and fails
 // unless the labeler prefers the final live policy to the base with a 95% Wilson lower bound above 0.5.
 // Everything is seeded (prompts, users, labeler, generation seeds, training), so a pass is not luck.
-// Quiet-machine budget: about 4 minutes (plus ~1 minute once, to train and cache the tiny base model).
+// Budget: under 2 minutes on a quiet machine (the tiny base is committed as models/tiny).
 import { describe, expect, it } from 'vitest';
 import { runSimulation } from '../../sim/loop';
 import { QUICK_SETTINGS } from '../../sim/presets';
