@@ -63,7 +63,15 @@ describe('worker crash', () => {
     expect(rows.filter((r) => r.trainingRunId === id)).toHaveLength(1);
     expect(await count('reward_models')).toBe(1); // resumed with the first attempt's RM
     expect(await count('feedback')).toBe(feedbackBefore);
-    const [job] = await f.api.db.all<{ attempts: number; status: string }>(sql.raw(`SELECT attempts, status FROM jobs WHERE dedupe_key = '${id}'`));
+    // The worker acknowledges the job after the handler has marked the run succeeded: wait for that write.
+    const job = await waitFor(
+      'the job to be acknowledged',
+      async () => {
+        const [j] = await f.api.db.all<{ attempts: number; status: string }>(sql.raw(`SELECT attempts, status FROM jobs WHERE dedupe_key = '${id}'`));
+        return j?.status === 'leased' ? undefined : j;
+      },
+      10_000,
+    );
     expect(job).toMatchObject({ attempts: 2, status: 'done' });
   }, 180_000);
 });
