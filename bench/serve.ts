@@ -1,18 +1,19 @@
 // bench:serve — generation serving over real HTTP: 64-token generations (POST /v1/generations, ignore_eos so
-// every request makes exactly 64 tokens) at concurrency 1, 8 and 32 from a loopback node:http client in this process,
-// against the API in a child process (each gets a core). Reports req/s, tokens/s, p50/p99 latency per level,
-// and http_over_floor = (per-token time through HTTP at concurrency 1) / (bare onnxruntime decode-step time at
+// every request makes exactly 64 tokens) at concurrency 1, 8 and 32 from a loopback node:http client in this
+// process, against the API in a child process. Reports req/s, tokens/s, p50/p99 latency per level, and
+// http_over_floor = (per-token time through HTTP at concurrency 1) / (bare onnxruntime decode-step time at
 // batch 1, measured in this run on the graph the server runs: the step graph, shared/sampling/step-graph.ts,
 // with the server's session options; only session.run is timed). Also, to show what each buys: the bare step
 // with 1 and 2 intra-op threads at batch 1 and 32, and concurrency 32 without the wide session for big runs,
-// without the worker-thread decode lane (api/adapters/worker-lane.ts), and without cross-request batching
-// (maxBatchRows 1). Each level records the load average and the CPU per token of server and client: other work
-// on this machine distorts the figures, and the client shares the server's two cores.
+// with the other counts of worker-thread decode lanes among 0, 1, 2 (api/adapters/worker-lane.ts), and without
+// cross-request batching (maxBatchRows 1). Each level records the load average, the CPU per token of server and
+// client and the server main thread's busy share: other work on this machine distorts the figures, and the
+// client shares the server's two cores.
 // Writes bench/results/serve.json.
 // Model: models/base when it holds policy.onnx + config.json + tokenizer.json, else a random-weight model of
 // FALLBACK_CONFIG (speed does not depend on the weights' values; the JSON says which).
 //
-//   npm run bench:serve [-- --seconds 8 --tokens 64 --wide-threads 2 --worker-lanes 1]
+//   npm run bench:serve [-- --seconds 8 --tokens 64 --wide-threads 2 --worker-lanes 2]
 import { fork } from 'node:child_process';
 import http from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,7 +40,7 @@ const { values: args } = parseArgs({
     model: { type: 'string', default: 'models/base' },
     out: { type: 'string', default: 'bench/results/serve.json' },
     'wide-threads': { type: 'string', default: '2' },
-    'worker-lanes': { type: 'string', default: '1' },
+    'worker-lanes': { type: 'string', default: '2' },
   },
 });
 const seconds = Number(args.seconds);
@@ -313,10 +314,15 @@ const singleSession = await load(narrowOnly, 32, seconds);
 console.log(`concurrency 32 without the wide session: ${singleSession.tokens_per_s} tokens/s`);
 await narrowOnly.stop();
 
-const oneLane = await startChild(64, wideThreads, 0);
-const singleLane = await load(oneLane, 32, seconds);
-console.log(`concurrency 32 decoding on the server's main thread only (no worker lane): ${singleLane.tokens_per_s} tokens/s`);
-await oneLane.stop();
+// Other worker-lane counts at concurrency 32 (0 = decoding on the server's main thread only, as before lanes).
+const laneSweep: Array<Level & { worker_lanes: number }> = [];
+for (const lanes of [0, 1, 2].filter((n) => n !== workerLanes)) {
+  const other = await startChild(64, wideThreads, lanes);
+  laneSweep.push({ worker_lanes: lanes, ...(await load(other, 32, seconds)) });
+  await other.stop();
+  console.log(`concurrency 32 with ${lanes} worker lane(s): ${laneSweep.at(-1)!.tokens_per_s} tokens/s`);
+}
+const singleLane = laneSweep.find((l) => l.worker_lanes === 0)!;
 
 const floor = { step_ms: (floorAround[0].step_ms + floorAround[1].step_ms) / 2, prefill_ms: (floorAround[0].prefill_ms + floorAround[1].prefill_ms) / 2 };
 const c1 = levels[0];
@@ -341,7 +347,7 @@ const result = {
   levels,
   no_cross_request_batching_c32: noBatch,
   no_wide_session_c32: singleSession,
-  no_worker_lane_c32: singleLane,
+  worker_lane_sweep_c32: laneSweep,
   http_ms_per_token_c1: +msPerTokenC1.toFixed(4),
   http_over_floor: +(msPerTokenC1 / floor.step_ms).toFixed(3),
   tokens_per_s_c32_over_c1: +(levels[2].tokens_per_s / levels[0].tokens_per_s).toFixed(2),
@@ -351,7 +357,9 @@ const result = {
   notes:
     'http_over_floor = (p50 request latency at concurrency 1 / max_tokens) / bare batch-1 decode step; the request ' +
     'time includes the prompt prefill, JS sampling, detokenisation, the SQLite insert and HTTP. Client and server ' +
-    'run in separate processes on the same machine. The floor is the step graph\'s session.run alone at batch 1, measured right before and after the concurrency-1 level and averaged.',
+    'run in separate processes on the same machine; the client is node:http with keep-alive. The floor is the step graph\'s session.run ' +
+    'alone at batch 1, measured right before and after the concurrency-1 level and averaged. worker_lanes: sessions in worker threads ' +
+    'that decode while the server\'s main thread serves; load_1m per level: other work on the machine distorts the figures.',
 };
 mkdirSync(join(args.out!, '..'), { recursive: true });
 writeFileSync(args.out!, `${JSON.stringify(result, null, 2)}\n`);

@@ -31,7 +31,8 @@ export interface NodeOnnxRuntimeOptions {
   wideFromTokens?: number;
   /**
    * Sessions in worker threads offered to the engine as extra decode lanes; 0 = decode on this thread only.
-   * Default PREFLOOP_ORT_WORKER_LANES or 1.
+   * Default PREFLOOP_ORT_WORKER_LANES or 2: under load the engine leaves this thread to serve (engine.ts), so one
+   * lane per core runs the graph (bench:serve measures 0, 1 and 2).
    */
   workerLanes?: number;
   /** Rows a worker lane takes per row of the main-thread lane (DecodeLane.share). Default PREFLOOP_ORT_WORKER_LANE_SHARE or 1. */
@@ -43,7 +44,7 @@ export function nodeOnnxRuntime(overrides: Partial<OrtSessionDefaults> = {}, o: 
   const wideThreads = o.wideThreads ?? (Number(process.env.PREFLOOP_ORT_WIDE_THREADS) || 1);
   const wideFrom = o.wideFromTokens ?? 8;
   const envLanes = process.env.PREFLOOP_ORT_WORKER_LANES;
-  const workerLanes = o.workerLanes ?? (envLanes !== undefined && envLanes !== '' ? Number(envLanes) : 1);
+  const workerLanes = o.workerLanes ?? (envLanes !== undefined && envLanes !== '' ? Number(envLanes) : 2);
   const laneShare = o.workerLaneShare ?? (Number(process.env.PREFLOOP_ORT_WORKER_LANE_SHARE) || 1);
   return {
     async createSession(onnx: Uint8Array): Promise<LoadedSession> {
