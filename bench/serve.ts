@@ -5,7 +5,7 @@
 // batch 1, measured in this run on the graph the server runs: the step graph, shared/sampling/step-graph.ts,
 // with the server's session options; only session.run is timed). Also, to show what each buys: the bare step
 // with 1 and 2 intra-op threads at batch 1 and 32, and concurrency 32 without the wide session for big runs,
-// with the other counts of worker-thread decode lanes among 0, 1, 2 (api/adapters/worker-lane.ts), and without
+// with the other counts of worker-thread decode lanes among 0–3 (api/adapters/worker-lane.ts), and without
 // cross-request batching (maxBatchRows 1). Each level records the load average, the CPU per token of server and
 // client and the server main thread's busy share: other work on this machine distorts the figures, and the
 // client shares the server's two cores.
@@ -314,9 +314,10 @@ const singleSession = await load(narrowOnly, 32, seconds);
 console.log(`concurrency 32 without the wide session: ${singleSession.tokens_per_s} tokens/s`);
 await narrowOnly.stop();
 
-// Other worker-lane counts at concurrency 32 (0 = decoding on the server's main thread only, as before lanes).
+// Other worker-lane counts at concurrency 32 (0 = decoding on the server's main thread only, as before lanes; 3 =
+// more lanes than cores, so one lane's thread can fill a core while another waits for its step's turnaround).
 const laneSweep: Array<Level & { worker_lanes: number }> = [];
-for (const lanes of [0, 1, 2].filter((n) => n !== workerLanes)) {
+for (const lanes of [0, 1, 2, 3].filter((n) => n !== workerLanes)) {
   const other = await startChild(64, wideThreads, lanes);
   laneSweep.push({ worker_lanes: lanes, ...(await load(other, 32, seconds)) });
   await other.stop();

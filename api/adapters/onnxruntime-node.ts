@@ -32,7 +32,7 @@ export interface NodeOnnxRuntimeOptions {
   /**
    * Sessions in worker threads offered to the engine as extra decode lanes; 0 = decode on this thread only.
    * Default PREFLOOP_ORT_WORKER_LANES or 2: under load the engine leaves this thread to serve (engine.ts), so one
-   * lane per core runs the graph (bench:serve measures 0, 1 and 2).
+   * lane per core runs the graph (bench:serve measures 0 to 3).
    */
   workerLanes?: number;
   /** Rows a worker lane takes per row of the main-thread lane (DecodeLane.share). Default PREFLOOP_ORT_WORKER_LANE_SHARE or 1. */
