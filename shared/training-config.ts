@@ -32,6 +32,11 @@ export const rewardModelConfigSchema = z
     maxLength: z.number().int().min(8).default(128),
     /** Freeze wte/wpe: the tied embedding is the costliest gradient here and the least useful to move. */
     freezeEmbeddings: z.boolean().default(true),
+    /** How the score head is read: 'mean' over the tokens, or at the 'last' token (TRL's sequence
+     *  classification). Mean by default: on 800 VADER comparisons + 230 corrections held-out accuracy was 0.61
+     *  mean vs 0.55 last (a last-token state must learn to summarise the response; a per-token score only what
+     *  each token adds), and PPO's dense reward needs per-token terms. */
+    pooling: z.enum(['mean', 'last']).default('mean'),
     /** Score feedback texts as if they had ended (+ EOS). Off: the RM then reads feedback as PPO's rollouts
      *  look (a base that never learned to end is cut at max_tokens, with no EOS; see sft.trainEos). */
     appendEos: z.boolean().default(false),

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseModelConfig, type ModelConfig } from '../shared/model-config';
-import { ARTIFACT_FILES } from '../shared/policy-io';
+import { ARTIFACT_FILES , type RewardPooling } from '../shared/policy-io';
 import { buildPolicyOnnx } from './onnx/export-policy';
 import { buildRewardOnnx } from './onnx/export-reward';
 import { tokenizerSha256, type GraphKind } from './onnx/metadata';
@@ -21,6 +21,8 @@ export interface ExportOptions {
   kinds?: GraphKind[];
   /** prefloop.version in the ONNX metadata. Default: the first 16 hex digits of model.safetensors' sha256. */
   version?: string;
+  /** How reward.onnx reads the score head (default 'mean'). */
+  rewardPooling?: RewardPooling;
 }
 
 export interface ExportedFile {
@@ -73,7 +75,7 @@ export async function exportArtifacts(
   if (kinds.includes('policy')) {
     files[ARTIFACT_FILES.policyOnnx] = buildPolicyOnnx(hasValue ? weights : { ...weights, ...zeroHead(c, 'value') }, c, graphOpts);
   }
-  if (kinds.includes('reward')) files[ARTIFACT_FILES.rewardOnnx] = buildRewardOnnx(weights, c, graphOpts);
+  if (kinds.includes('reward')) files[ARTIFACT_FILES.rewardOnnx] = buildRewardOnnx(weights, c, { ...graphOpts, pooling: opts.rewardPooling });
 
   await mkdir(outDir, { recursive: true });
   const result: ExportResult = { version, kinds, valueHead: !kinds.includes('policy') ? 'none' : hasValue ? 'trained' : 'zero', files: {} };

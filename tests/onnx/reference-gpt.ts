@@ -140,10 +140,10 @@ export function referenceForward(w: SafeTensors, c: ModelConfig, ids: number[][]
   return out;
 }
 
-/** The reward of each row: the mean of its per-token scores (what reward.onnx returns). */
-export function referenceRewards(w: SafeTensors, c: ModelConfig, rows: number[][]): number[] {
+/** The reward of each row: the mean of its per-token scores, or its last token's (what reward.onnx returns). */
+export function referenceRewards(w: SafeTensors, c: ModelConfig, rows: number[][], pooling: 'mean' | 'last' = 'mean'): number[] {
   const out = referenceForward(w, c, rows, rows.map((r) => r.map(() => 1)), rows.map((r) => r.map((_, j) => j)));
-  return out.scores!.map((s) => Array.from(s).reduce((a, x) => a + x, 0) / s.length);
+  return out.scores!.map((s) => (pooling === 'last' ? s[s.length - 1] : Array.from(s).reduce((a, x) => a + x, 0) / s.length));
 }
 
 /** The tiny config the ONNX tests use: fast, yet with several heads and layers so layout mistakes show. */

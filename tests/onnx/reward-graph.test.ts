@@ -46,6 +46,27 @@ describe('reward.onnx', () => {
     expect(Math.max(...want) - Math.min(...want)).toBeGreaterThan(0.01); // rows really differ
   });
 
+  it('with pooling "last": the score at the last real token, however the rows are padded', async () => {
+    const last = await createSession(buildRewardOnnx(weights, c, { tokenizerSha256: 'cd'.repeat(32), version: 'rm-1', pooling: 'last' }));
+    const rows = randomIds(8, [4, 17, 9, 1], c.vocabSize);
+    const want = referenceRewards(weights, c, rows, 'last');
+    const L = 17;
+    for (const side of ['left', 'right'] as const) {
+      const pad = (r: number[], v: number) => (side === 'left' ? [...Array(L - r.length).fill(v), ...r] : [...r, ...Array(L - r.length).fill(v)]);
+      const out = await last.run({ [POLICY_INPUTS.inputIds]: int64(rows.map((r) => pad(r, 3))), [POLICY_INPUTS.attentionMask]: int64(rows.map((r) => pad(r.map(() => 1), 0))) });
+      const got = out[REWARD_OUTPUT].data as Float32Array;
+      const terms = out[REWARD_TOKENS_OUTPUT].data as Float32Array;
+      for (let b = 0; b < rows.length; b++) {
+        expect(Math.abs(got[b] - want[b])).toBeLessThanOrEqual(TOL);
+        const row = terms.slice(b * L, (b + 1) * L);
+        expect(row.filter((x) => x !== 0).length).toBeLessThanOrEqual(1); // all of it on one token
+        expect(Math.abs(row.reduce((a, x) => a + x, 0) - want[b])).toBeLessThanOrEqual(TOL);
+      }
+    }
+    expect(Math.abs(want[0] - referenceRewards(weights, c, rows)[0])).toBeGreaterThan(1e-3); // really another readout
+    await last.release();
+  });
+
   it('gives each row the same reward alone, left-padded and right-padded', async () => {
     const rows = randomIds(6, [4, 17, 9, 1], c.vocabSize);
     const want = referenceRewards(weights, c, rows);

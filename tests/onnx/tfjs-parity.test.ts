@@ -112,6 +112,17 @@ describe('TF.js ↔ onnxruntime parity', () => {
       expect(maxAbsDiff(got, want.dataSync() as Float32Array)).toBeLessThanOrEqual(TOL);
       want.dispose();
     }
+    // The last-token readout agrees as well.
+    const lastGraph = await createSession(buildRewardOnnx(model.toNamedArrays(), c, { ...meta, pooling: 'last' }));
+    {
+      const ids = rows.map((r) => [...Array(L - r.length).fill(tok.padId), ...r]);
+      const mask = rows.map((r) => [...Array(L - r.length).fill(0), ...r.map(() => 1)]);
+      const got = (await lastGraph.run({ [POLICY_INPUTS.inputIds]: i64(ids), [POLICY_INPUTS.attentionMask]: i64(mask) }))[REWARD_OUTPUT].data as Float32Array;
+      const want = model.reward(ids, mask, 'last');
+      expect(maxAbsDiff(got, want.dataSync() as Float32Array)).toBeLessThanOrEqual(TOL);
+      want.dispose();
+    }
+    await lastGraph.release();
     // And unpadded, one row at a time, equals the padded batch (pads never enter the mean).
     const solo = model.reward([rows[3]], [rows[3].map(() => 1)]);
     const one = (await reward.run({ [POLICY_INPUTS.inputIds]: i64([rows[3]]), [POLICY_INPUTS.attentionMask]: i64([rows[3].map(() => 1)]) }))[REWARD_OUTPUT].data as Float32Array;

@@ -1,7 +1,8 @@
 // The prefloop GPT in TensorFlow.js: a GPT-2-style decoder (Radford et al. 2019; layout after Karpathy's
 // nanoGPT model.py) with pre-LayerNorm blocks, causal self-attention, a tanh-GELU MLP, learned positions and
 // an LM head tied to the token embedding, plus two scalar heads: a value head (PPO critic, on the policy)
-// and a reward head (Bradley-Terry reward model, mean-pooled over the real tokens; Stiennon et al. 2020).
+// and a reward head (Bradley-Terry reward model, mean-pooled over the real tokens or read at the last one;
+// Stiennon et al. 2020).
 //
 // Weights live in a Map keyed by GPT-2 names (wte.weight, h.0.attn.c_attn.weight, ...; Conv1D layout
 // [in, out]) so safetensors and the ONNX exporter see exactly what TF.js trains.
@@ -20,6 +21,7 @@
 // - x³ is x·x², not pow (pow is ~6× slower); the cross-entropy is built on the fused softmax kernel.
 // Shapes: B batch, T time, C = dModel, H heads, D = C / H, V vocab, N = B·T rows.
 import * as tf from '@tensorflow/tfjs';
+import type { RewardPooling } from '../../shared/policy-io';
 import type { ModelConfig } from '../../shared/model-config';
 import { installWasmKernelFixes } from '../backend-wasm-fixes';
 
@@ -369,24 +371,23 @@ export class GPT {
     }) as unknown as ForwardOutput;
   }
 
-  /** Reward: the mean of the score head over each row's real tokens.   → [B]
-   *  Mean-pooled rather than read at the last token: with the few hundred pairs a project gives, the last
-   *  token's state has to learn to summarise the whole response, while a per-token score only has to learn
-   *  what each token adds (measured on 800 VADER comparisons: held-out accuracy 0.61 pooled vs 0.55 at the
-   *  last token, the level of a bag-of-words logistic regression on the same pairs). */
-  reward(ids: Ids, attentionMask: Ids): tf.Tensor1D {
+  /** Reward: the score head averaged over each row's real tokens (`mean`, default) or read at its last real
+   *  token (`last`, TRL's sequence classification); RewardModelConfig.pooling says why mean is the default.
+   *  → [B] */
+  reward(ids: Ids, attentionMask: Ids, pooling: RewardPooling = 'mean'): tf.Tensor1D {
     if (!this.heads.reward) throw new Error('model has no reward head');
     return tf.tidy(() => {
       const { t: idt, B, T } = idsTensor(ids);
       const mask = maskArray(attentionMask);
       const hidden = this.trunk(idt, B, T, mask);
       const scores = linear(hidden, this.w('score.weight') as tf.Tensor2D, this.w('score.bias') as tf.Tensor1D).reshape([B, T]); // [B, T]
-      const pick = new Float32Array(B * T); // mask / row length (a weighted sum: gather has no wasm gradient)
+      const pick = new Float32Array(B * T); // weights over positions (a weighted sum: gather has no wasm gradient)
       for (let b = 0; b < B; b++) {
-        let n = 0;
-        for (let t = 0; t < T; t++) n += mask[b * T + t] ? 1 : 0;
+        let n = 0, last = -1;
+        for (let t = 0; t < T; t++) if (mask[b * T + t]) (n++, (last = t));
         if (n === 0) throw new Error(`row ${b} of the attention mask has no tokens`);
-        for (let t = 0; t < T; t++) if (mask[b * T + t]) pick[b * T + t] = 1 / n;
+        if (pooling === 'last') pick[b * T + last] = 1;
+        else for (let t = 0; t < T; t++) if (mask[b * T + t]) pick[b * T + t] = 1 / n;
       }
       return tf.sum(tf.mul(scores, tf.tensor2d(pick, [B, T])), 1) as tf.Tensor1D;
     });

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Tokenizer } from '../../shared/tokenizer';
 import type { GPT } from '../model/gpt';
 import { encodeExample, leftPadBatch, shuffled } from './batch';
+import type { RewardPooling } from '../../shared/policy-io';
 import type { RewardModelConfig } from '../../shared/training-config';
 import type { TrainRewardModelOptions, TrainRewardModelResult } from './index';
 import { ModelOptimizer } from './optim';
@@ -118,7 +119,7 @@ export async function fitRewardModel(
       const P = pairs.length, Q = points.length;
       const padded = leftPadBatch(rows);
       const res = opt.step((aux) => {
-        const r = model.reward(padded.ids, padded.mask); // [2P + Q]
+        const r = model.reward(padded.ids, padded.mask, cfg.pooling); // [2P + Q]
         let loss = tf.scalar(0);
         if (P > 0) {
           const rw = r.slice(0, P), rl = r.slice(P, P);
@@ -143,13 +144,13 @@ export async function fitRewardModel(
 }
 
 /** Rewards of (prompt, response) texts, in batches (no gradient). */
-export function scoreTexts(model: GPT, tok: Tokenizer, items: { prompt: string; response: string }[], maxLength: number, batch = 32, appendEos = false): Float32Array {
+export function scoreTexts(model: GPT, tok: Tokenizer, items: { prompt: string; response: string }[], maxLength: number, batch = 32, appendEos = false, pooling: RewardPooling = 'mean'): Float32Array {
   const out = new Float32Array(items.length);
   const maxLen = Math.min(maxLength, model.config.contextLength);
   for (let i = 0; i < items.length; i += batch) {
     const rows = items.slice(i, i + batch).map((x) => encodeExample(tok, x.prompt, x.response, maxLen, appendEos).ids);
     const padded = leftPadBatch(rows);
-    const r = tf.tidy(() => model.reward(padded.ids, padded.mask).dataSync() as Float32Array);
+    const r = tf.tidy(() => model.reward(padded.ids, padded.mask, pooling).dataSync() as Float32Array);
     out.set(r, i);
   }
   return out;
@@ -190,8 +191,8 @@ export async function trainRewardModelImpl(o: TrainRewardModelOptions): Promise<
   let heldOutLoss = NaN;
   let ev: RewardEval = { accuracy: NaN, margin: NaN, meanReward: NaN, pairs: 0 };
   if (o.heldOut.length) {
-    const rw = scoreTexts(o.model, o.tokenizer, o.heldOut.map((p) => ({ prompt: p.prompt, response: p.chosen })), maxLen, 32, cfg.appendEos);
-    const rl = scoreTexts(o.model, o.tokenizer, o.heldOut.map((p) => ({ prompt: p.prompt, response: p.rejected })), maxLen, 32, cfg.appendEos);
+    const rw = scoreTexts(o.model, o.tokenizer, o.heldOut.map((p) => ({ prompt: p.prompt, response: p.chosen })), maxLen, 32, cfg.appendEos, cfg.pooling);
+    const rl = scoreTexts(o.model, o.tokenizer, o.heldOut.map((p) => ({ prompt: p.prompt, response: p.rejected })), maxLen, 32, cfg.appendEos, cfg.pooling);
     ev = summarisePairs(rw, rl);
     let loss = 0;
     for (let i = 0; i < rw.length; i++) loss += Math.log1p(Math.exp(-(rw[i] - rl[i])));

@@ -105,7 +105,8 @@ export interface RewardTerms {
   responseTerms: Float32Array[];
 }
 
-/** Rewards, and how each response token contributes to them (PPO's dense reward). */
+/** Rewards, and how each response token contributes to them (PPO's dense reward). A reward.onnx session reads
+ *  its score head as its graph was built (rewardModel.pooling); a TF.js reward model here is read mean-pooled. */
 export async function rewardsWithTerms(model: ScoringModel, seqs: Sequence[]): Promise<RewardTerms> {
   const scores = new Float32Array(seqs.length);
   const responseTerms: Float32Array[] = [];

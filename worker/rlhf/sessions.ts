@@ -3,6 +3,7 @@
 // TF.js reward model can be scored the same way. Nothing touches the disk; the graph is the one
 // worker/export.ts writes into artifacts, so rollouts sample exactly what serving would.
 import type * as ort from 'onnxruntime-node';
+import type { RewardPooling } from '../../shared/policy-io';
 import type { GPT } from '../model/gpt';
 import { buildPolicyOnnx } from '../onnx/export-policy';
 import { buildRewardOnnx } from '../onnx/export-reward';
@@ -20,7 +21,7 @@ export async function exportPolicySession(model: GPT): Promise<ort.InferenceSess
 }
 
 /** reward.onnx of a reward model's current weights, as an onnxruntime session. */
-export async function exportRewardSession(model: GPT): Promise<ort.InferenceSession> {
+export async function exportRewardSession(model: GPT, pooling: RewardPooling = 'mean'): Promise<ort.InferenceSession> {
   if (!model.heads.reward) throw new Error('model has no reward head');
-  return createSession(buildRewardOnnx(model.toNamedArrays() as SafeTensors, model.config, GRAPH_OPTS));
+  return createSession(buildRewardOnnx(model.toNamedArrays() as SafeTensors, model.config, { ...GRAPH_OPTS, pooling }));
 }

@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { artifactFileUri, type ArtifactStore } from '../../shared/artifact-store';
 import { parseModelConfig, type ModelConfig } from '../../shared/model-config';
 import { ortSessionOptions } from '../../shared/onnx-session';
-import { ARTIFACT_FILES } from '../../shared/policy-io';
+import { ARTIFACT_FILES, type RewardPooling } from '../../shared/policy-io';
 import type { PolicySession } from '../../shared/sampling';
 import { Tokenizer } from '../../shared/tokenizer';
 import { exportArtifacts } from '../export';
@@ -71,8 +71,9 @@ export async function writeArtifact(
   art: Pick<ModelArtifact, 'config' | 'tokenizerJson'>,
   kind: 'policy' | 'reward',
   scratchDir: string,
+  rewardPooling?: RewardPooling,
 ): Promise<WrittenArtifact> {
-  const res = await exportArtifacts(weights, art.config, art.tokenizerJson, scratchDir, { kinds: [kind] });
+  const res = await exportArtifacts(weights, art.config, art.tokenizerJson, scratchDir, { kinds: [kind], rewardPooling });
   const graph = kind === 'policy' ? ARTIFACT_FILES.policyOnnx : ARTIFACT_FILES.rewardOnnx;
   const names = Object.keys(res.files).sort((a, b) => (a === graph ? 1 : b === graph ? -1 : a.localeCompare(b)));
   let onnx: Uint8Array | undefined;

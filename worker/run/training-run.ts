@@ -236,7 +236,7 @@ async function executeRun(deps: TrainingWorkerDeps, run: TrainingRun, helpers: J
       stageInfo['speed/rm_pairs_per_s'] = rmRes.pairsPerS;
       await reporter.metrics(rmRes.steps + 1, rmMetrics);
       checkSignal(signal);
-      const written = await writeArtifact(deps.artifacts, dirUri('reward-models'), weightsOf(rmModel), base, 'reward', join(scratch, 'rm'));
+      const written = await writeArtifact(deps.artifacts, dirUri('reward-models'), weightsOf(rmModel), base, 'reward', join(scratch, 'rm'), cfg.rewardModel.pooling);
       rmOnnx = written.onnx;
       await insertRunRewardModel(db, {
         projectId: run.projectId,
