@@ -93,7 +93,7 @@ export async function responseLogProbs(model: ScoringModel, config: ModelConfig,
   return out;
 }
 
-/** Reward-model score of each full sequence (the mean of its per-token scores).   → [n] */
+/** Reward-model score of each full sequence (its score head read as the reward graph reads it).   → [n] */
 export async function rewardScores(model: ScoringModel, seqs: Sequence[]): Promise<Float32Array> {
   return (await rewardsWithTerms(model, seqs)).scores;
 }
@@ -117,15 +117,17 @@ export async function rewardsWithTerms(model: ScoringModel, seqs: Sequence[]): P
     if (model instanceof GPT) {
       const batch = leftPadBatch(rows);
       ({ T: S, pads } = batch);
-      scores.set(tf.tidy(() => model.reward(batch.ids, batch.mask).dataSync() as Float32Array), i);
       terms = tf.tidy(() => {
         const h = model.forward(batch.ids, batch.mask).hidden.reshape([rows.length * S, model.config.dModel]) as tf.Tensor2D;
         const s = tf.add(tf.matMul(h, model.weights.get('score.weight')! as tf.Tensor2D), model.weights.get('score.bias')!);
         return s.dataSync() as Float32Array;
       });
+      // GPT.reward's mean, from the same forward pass: each real token's score / row length, summed.
       chunk.forEach((_, b) => {
         const n = rows[b].length;
-        for (let t = 0; t < S; t++) terms[b * S + t] = t < pads[b] ? 0 : terms[b * S + t] / n;
+        let sum = 0;
+        for (let t = 0; t < S; t++) sum += terms[b * S + t] = t < pads[b] ? 0 : terms[b * S + t] / n;
+        scores[i + b] = sum;
       });
     } else {
       const f = ortFeeds(rows);
