@@ -6,8 +6,9 @@
 //     one prompt also make a pair);
 //   - correction: the user rewrites the output they like less → one correction event (a pair + a demonstration).
 // Interactions are planned one at a time from a per-interaction random stream (prompt, seed, kind, answers),
-// then run `users` at a time; so the events, and the generations' seeds, do not depend on how the concurrent
-// requests interleave.
+// then run `users` at a time; so interaction i's prompt, seed and answers depend on i alone. (Abstentions give
+// their reserved events back, so near the end of a round which interactions are planned, and whether a thumbs
+// interaction must shrink to a comparison, can depend on the order in which concurrent ones finish.)
 import { Xoshiro128 } from '../shared/sampling/rng';
 import type { FeedbackEvent, PrefloopClient } from './client';
 import type { Labeler } from './labeler';
