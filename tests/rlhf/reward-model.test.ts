@@ -66,7 +66,7 @@ describe('reward model trainer', () => {
       const changed = v.dataSync().some((x, i) => x !== before.get(name)![i]);
       expect(changed, name).toBe(!/^(wte|wpe)\./.test(name)); // embeddings frozen by default
     }
-    const ev = evaluateRewardModel(model, tok, heldout, 48);
+    const ev = evaluateRewardModel(model, tok, heldout, { maxLength: 48, appendEos: false, pooling: 'mean' });
     expect(ev.pairs).toBe(80);
     expect(ev.accuracy).toBeGreaterThan(0.7);
     model.dispose();

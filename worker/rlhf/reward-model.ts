@@ -10,7 +10,6 @@ import * as tf from '@tensorflow/tfjs';
 import type { Tokenizer } from '../../shared/tokenizer';
 import type { GPT } from '../model/gpt';
 import { encodeExample, leftPadBatch, shuffled } from './batch';
-import type { RewardPooling } from '../../shared/policy-io';
 import type { RewardModelConfig } from '../../shared/training-config';
 import type { TrainRewardModelOptions, TrainRewardModelResult } from './index';
 import { ModelOptimizer } from './optim';
@@ -143,24 +142,34 @@ export async function fitRewardModel(
   return { steps: step, lastLoss };
 }
 
+/** How texts are read for scoring: as the reward model was trained (its config's fields). */
+export type ReadOptions = Pick<RewardModelConfig, 'maxLength' | 'appendEos' | 'pooling'>;
+
 /** Rewards of (prompt, response) texts, in batches (no gradient). */
-export function scoreTexts(model: GPT, tok: Tokenizer, items: { prompt: string; response: string }[], maxLength: number, batch = 32, appendEos = false, pooling: RewardPooling = 'mean'): Float32Array {
+export function scoreTexts(model: GPT, tok: Tokenizer, items: { prompt: string; response: string }[], read: ReadOptions, batch = 32): Float32Array {
   const out = new Float32Array(items.length);
-  const maxLen = Math.min(maxLength, model.config.contextLength);
+  const maxLen = Math.min(read.maxLength, model.config.contextLength);
   for (let i = 0; i < items.length; i += batch) {
-    const rows = items.slice(i, i + batch).map((x) => encodeExample(tok, x.prompt, x.response, maxLen, appendEos).ids);
+    const rows = items.slice(i, i + batch).map((x) => encodeExample(tok, x.prompt, x.response, maxLen, read.appendEos).ids);
     const padded = leftPadBatch(rows);
-    const r = tf.tidy(() => model.reward(padded.ids, padded.mask, pooling).dataSync() as Float32Array);
+    const r = tf.tidy(() => model.reward(padded.ids, padded.mask, read.pooling).dataSync() as Float32Array);
     out.set(r, i);
   }
   return out;
 }
 
+/** Rewards of each pair's chosen and rejected response. */
+function scorePairs(model: GPT, tok: Tokenizer, pairs: PairExample[], read: ReadOptions): { rw: Float32Array; rl: Float32Array } {
+  return {
+    rw: scoreTexts(model, tok, pairs.map((p) => ({ prompt: p.prompt, response: p.chosen })), read),
+    rl: scoreTexts(model, tok, pairs.map((p) => ({ prompt: p.prompt, response: p.rejected })), read),
+  };
+}
+
 /** Accuracy, margin and mean reward on pairs (held-out evaluation). */
-export function evaluateRewardModel(model: GPT, tok: Tokenizer, pairs: PairExample[], maxLength: number, appendEos = false): RewardEval {
+export function evaluateRewardModel(model: GPT, tok: Tokenizer, pairs: PairExample[], read: ReadOptions): RewardEval {
   if (pairs.length === 0) return { accuracy: NaN, margin: NaN, meanReward: NaN, pairs: 0 };
-  const rw = scoreTexts(model, tok, pairs.map((p) => ({ prompt: p.prompt, response: p.chosen })), maxLength, 32, appendEos);
-  const rl = scoreTexts(model, tok, pairs.map((p) => ({ prompt: p.prompt, response: p.rejected })), maxLength, 32, appendEos);
+  const { rw, rl } = scorePairs(model, tok, pairs, read);
   return summarisePairs(rw, rl);
 }
 
@@ -187,12 +196,10 @@ export async function trainRewardModelImpl(o: TrainRewardModelOptions): Promise<
     },
   });
   const seconds = (performance.now() - t0) / 1000;
-  const maxLen = Math.min(cfg.maxLength, o.model.config.contextLength);
   let heldOutLoss = NaN;
   let ev: RewardEval = { accuracy: NaN, margin: NaN, meanReward: NaN, pairs: 0 };
   if (o.heldOut.length) {
-    const rw = scoreTexts(o.model, o.tokenizer, o.heldOut.map((p) => ({ prompt: p.prompt, response: p.chosen })), maxLen, 32, cfg.appendEos, cfg.pooling);
-    const rl = scoreTexts(o.model, o.tokenizer, o.heldOut.map((p) => ({ prompt: p.prompt, response: p.rejected })), maxLen, 32, cfg.appendEos, cfg.pooling);
+    const { rw, rl } = scorePairs(o.model, o.tokenizer, o.heldOut, cfg);
     ev = summarisePairs(rw, rl);
     let loss = 0;
     for (let i = 0; i < rw.length; i++) loss += Math.log1p(Math.exp(-(rw[i] - rl[i])));
