@@ -43,10 +43,12 @@ function vaderLexicon(): Map<string, number> {
 /** Positive words common in Brown-era English (all positive in VADER's lexicon). */
 const POSITIVE_WORDS = ['good', 'great', 'happy', 'fine', 'pleasant', 'beautiful', 'wonderful', 'glad', 'nice', 'best', 'lovely', 'perfect'];
 
+const vaderCompound = (text: string) => vader.SentimentIntensityAnalyzer.polarity_scores(text).compound;
+
 export const vaderPreference: Preference = {
   name: 'vader',
   description: 'VADER sentiment (compound score in [-1, 1]) of the response: users like upbeat text',
-  score: (response) => vader.SentimentIntensityAnalyzer.polarity_scores(response).compound,
+  score: vaderCompound,
   temperature: 0.1,
   thumbsMidpoint: 0,
   correct(response, rng) {
@@ -64,7 +66,7 @@ export const vaderPreference: Preference = {
       parts[i] = `${pick(POSITIVE_WORDS, rng)} ${w}`;
     }
     const edited = parts.join('');
-    if (vader.SentimentIntensityAnalyzer.polarity_scores(edited).compound > vader.SentimentIntensityAnalyzer.polarity_scores(response).compound) return edited;
+    if (vaderCompound(edited) > vaderCompound(response)) return edited;
     return `${edited.replace(/\s+$/, '')} It was ${pick(POSITIVE_WORDS, rng)}.`;
   },
 };

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseModelConfig, type ModelConfig } from '../shared/model-config';
-import { ARTIFACT_FILES , type RewardPooling } from '../shared/policy-io';
+import { ARTIFACT_FILES, type RewardPooling } from '../shared/policy-io';
 import { buildPolicyOnnx } from './onnx/export-policy';
 import { buildRewardOnnx } from './onnx/export-reward';
 import { tokenizerSha256, type GraphKind } from './onnx/metadata';
