@@ -112,11 +112,19 @@ export function eventToRow(
 }
 
 /**
+ * Stored as the body hash of an event without a client id. Nothing can replay such an event: a later request naming
+ * its (server-generated) id carries an `id` member the original lacked, so its hash could never match and the answer
+ * is 409 either way. Skipping the hash saves the canonical form and the SHA-256 (~7% of a single-event POST's
+ * event-loop CPU, measured with --cpu-prof).
+ */
+export const NO_REPLAY_HASH = '';
+
+/**
  * SHA-256 of the canonical form of the validated event, so key order and whitespace do not matter: what idempotent
  * replays are compared by. Synchronous when the injected hash is (Node), so a batch pays no promise per event.
  */
 export function bodyHash(e: FeedbackEvent, sha256: Sha256Hex): string | Promise<string> {
-  return sha256(canonicalJson(e));
+  return e.id === undefined ? NO_REPLAY_HASH : sha256(canonicalJson(e));
 }
 
 function generationNotFound(field: string, id: string): ApiError {

@@ -10,7 +10,8 @@
 //
 // Server CPU time per request (from the child's process.cpuUsage) is the cost figure that stays meaningful when
 // other jobs share the cores; wall-clock rps is only meaningful on a quiet machine (loadavg is recorded).
-// Writes bench/results/ingest.json. Env: BENCH_DURATION_S (per phase, default 10), BENCH_CONNECTIONS (health and
+// Writes bench/results/ingest.json. Env: BENCH_DURATION_S (per route, default 15), BENCH_ROUNDS (health and single
+// alternate in this many rounds of BENCH_DURATION_S / BENCH_ROUNDS each, default 3), BENCH_CONNECTIONS (health and
 // single, default 50), BENCH_BATCH_CONNECTIONS (default 10), BENCH_CPU_PROF=<dir> (one .cpuprofile per phase; the
 // event-loop thread only), BENCH_SERVER_FLAGS (extra V8 flags for the server, below).
 import { fork } from 'node:child_process';
@@ -29,7 +30,8 @@ const here = dirname(fileURLToPath(import.meta.url));
  * difference worth a flag.
  */
 const SERVER_NODE_FLAGS = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
-const duration = Number(process.env.BENCH_DURATION_S ?? 10);
+const duration = Number(process.env.BENCH_DURATION_S ?? 15);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const batchConnections = Number(process.env.BENCH_BATCH_CONNECTIONS ?? 10);
 const warmupS = Number(process.env.BENCH_WARMUP_S ?? 2);
@@ -99,6 +101,32 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
   });
 }
 
+/**
+ * Several rounds of one route as one measurement: requests and CPU summed, rps over the summed duration, latency
+ * percentiles from autocannon's per-round histograms weighted by requests (an approximation: the exact merge would
+ * need the raw histograms autocannon does not return).
+ */
+function combine(parts: Measured[]): Measured {
+  const total = parts.reduce((a, p) => a + p.requests.total, 0);
+  const seconds = parts.reduce((a, p) => a + p.duration, 0);
+  const sum = (f: (p: Measured) => number) => parts.reduce((a, p) => a + f(p), 0);
+  const weighted = (f: (p: Measured) => number) => sum((p) => f(p) * p.requests.total) / Math.max(1, total);
+  const first = parts[0];
+  return {
+    ...first,
+    duration: seconds,
+    requests: { ...first.requests, total, average: total / seconds },
+    latency: { ...first.latency, p50: weighted((p) => p.latency.p50), p99: Math.max(...parts.map((p) => p.latency.p99)) },
+    '2xx': sum((p) => p['2xx']),
+    non2xx: sum((p) => p.non2xx),
+    errors: sum((p) => p.errors),
+    timeouts: sum((p) => p.timeouts),
+    serverCpuUs: sum((p) => p.serverCpuUs),
+    serverMainThreadCpuUs: parts.some((p) => p.serverMainThreadCpuUs === null) ? null : sum((p) => p.serverMainThreadCpuUs!),
+    clientCpuUs: sum((p) => p.clientCpuUs),
+  };
+}
+
 /** Ids the server acknowledged with a 2xx, from the response bodies. */
 const acknowledged = new Set<string>();
 const readSingle = (status: number, body: string) => {
@@ -152,12 +180,20 @@ const summarize = (r: Measured, perRequestEvents = 1) => ({
   server_cores_busy: Number((r.serverCpuUs / (r.duration * 1e6)).toFixed(2)),
 });
 
-console.log(`server ${url}; ${duration} s per phase; ${connections} connections (health, single), ${batchConnections} (batch)`);
+console.log(`server ${url}; ${duration} s per route in ${rounds} interleaved rounds; ${connections} connections (health, single), ${batchConnections} (batch)`);
 await run(healthOpts(warmupS));
-const health = await phase('health', healthOpts(duration));
-console.log('health', summarize(health));
 await run(singleOpts(warmupS));
-const singleRes = await phase('single', singleOpts(duration));
+// Health and single alternate in short rounds, so the VM's speed drift (tens of percent within a minute, seen in
+// bench:serve) falls on both sides of the ratio alike instead of on whichever phase ran second.
+const healthRounds: Measured[] = [];
+const singleRounds: Measured[] = [];
+for (let r = 0; r < rounds; r++) {
+  healthRounds.push(await phase(`health-${r}`, healthOpts(duration / rounds)));
+  singleRounds.push(await phase(`single-${r}`, singleOpts(duration / rounds)));
+}
+const health = combine(healthRounds);
+console.log('health', summarize(health));
+const singleRes = combine(singleRounds);
 console.log('single', summarize(singleRes));
 await run(batchOpts(warmupS));
 const batchRes = await phase('batch', batchOpts(duration));
@@ -188,6 +224,7 @@ const result = {
   },
   config: {
     duration_s: duration,
+    rounds,
     warmup_s_per_phase: warmupS,
     connections,
     batch_connections: batchConnections,
@@ -201,6 +238,8 @@ const result = {
   single: summarize(singleRes),
   batch: { ...summarize(batchRes, BATCH), events_per_s: Math.round(batchRes.requests.average * BATCH) },
   ratio_single_to_health: Number((singleRes.requests.average / health.requests.average).toFixed(3)),
+  /** The ratio within each round (health, then single, back to back): how much the machine drifted. */
+  ratio_per_round: healthRounds.map((h, r) => Number((singleRounds[r].requests.average / h.requests.average).toFixed(3))),
   /** Throughput if the server had one core to itself (1e6 / server CPU µs): an estimate, not a measurement. */
   server_bound_estimate: {
     health_rps: Math.round(1e6 / (health.serverCpuUs / health.requests.total)),

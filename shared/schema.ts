@@ -87,7 +87,7 @@ export const feedback = sqliteTable(
     comment: text('comment'),
     userId: text('user_id'),
     metadata: text('metadata', { mode: 'json' }).$type<Record<string, unknown>>(),
-    /** SHA-256 of the canonical request body: same id + same hash is a replay, another hash is a 409. */
+    /** SHA-256 of the canonical request body: same id + same hash is a replay, another hash is a 409. Empty when the server chose the id (nothing can replay it). */
     bodyHash: text('body_hash').notNull(),
     createdAt: integer('created_at').notNull(),
   },

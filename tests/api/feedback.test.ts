@@ -79,6 +79,20 @@ describe('POST /v1/feedback', () => {
     expect(await s.count('feedback')).toBe(before);
   });
 
+  it('answers 409 to a request that names the id the server chose for an earlier event, and stores nothing', async () => {
+    const event = { type: 'thumbs', value: 'up', prompt: 'server-id', response: 'r' };
+    const first = await s.call('/v1/feedback', { method: 'POST', json: event });
+    expect(first.status).toBe(201);
+    const { id } = await first.json();
+    const before = await s.count('feedback');
+    for (const body of [{ ...event, id }, { ...event, id, value: 'down' }]) {
+      const res = await s.call('/v1/feedback', { method: 'POST', json: body });
+      expect(res.status).toBe(409);
+      expect((await res.json()).error.code).toBe('idempotency_conflict');
+    }
+    expect(await s.count('feedback')).toBe(before);
+  });
+
   it('settles concurrent retries of one id into exactly one row', async () => {
     const event = { id: 'concurrent-1', type: 'score', name: 'q', value: 3, prompt: 'c', response: 'r' };
     const statuses = await Promise.all(Array.from({ length: 20 }, () => s.call('/v1/feedback', { method: 'POST', json: event }).then((r) => r.status)));
