@@ -13,7 +13,7 @@
 // Model: models/base when it holds policy.onnx + config.json + tokenizer.json, else a random-weight model of
 // FALLBACK_CONFIG (speed does not depend on the weights' values; the JSON says which).
 //
-//   npm run bench:serve [-- --seconds 8 --tokens 64 --wide-threads 2 --worker-lanes 2]
+//   npm run bench:serve [-- --seconds 8 --rounds 4 --tokens 64 --wide-threads 2 --worker-lanes 2]
 import { fork } from 'node:child_process';
 import http from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +36,7 @@ const PROMPT = 'The old man walked slowly down the road toward the village, thin
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '4' },
     tokens: { type: 'string', default: '64' },
     model: { type: 'string', default: 'models/base' },
     out: { type: 'string', default: 'bench/results/serve.json' },
@@ -44,6 +45,7 @@ const { values: args } = parseArgs({
   },
 });
 const seconds = Number(args.seconds);
+const ROUNDS = Number(args.rounds);
 const maxTokens = Number(args.tokens);
 const wideThreads = Number(args['wide-threads']);
 const workerLanes = Number(args['worker-lanes']);
@@ -135,7 +137,7 @@ async function bareDecode(threads: number, batch: number): Promise<{ step_ms: nu
   };
   await run(); // warm-up
   const runs = [];
-  for (let r = 0; r < 5; r++) runs.push(await run());
+  for (let r = 0; r < 9; r++) runs.push(await run());
   await session.release();
   const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   return { step_ms: med(runs.map((r) => r.step)), prefill_ms: med(runs.map((r) => r.prefill)) };
@@ -227,7 +229,19 @@ function post(url: string, path: string, body: string): Promise<{ status: number
   });
 }
 
-async function load(server: Child, concurrency: number, durationS: number): Promise<Level> {
+/** What one stretch of load measured, raw, so stretches of one level taken at different moments can be pooled. */
+interface Stretch {
+  concurrency: number;
+  lat: number[];
+  tokens: number;
+  failed: number;
+  elapsed: number;
+  serverCpu: number;
+  clientCpu: number;
+  loopActive: number;
+}
+
+async function stretch(server: Child, concurrency: number, durationS: number, warmUp: boolean): Promise<Stretch> {
   const url = server.url;
   const lat: number[] = [];
   let tokens = 0;
@@ -245,7 +259,7 @@ async function load(server: Child, concurrency: number, durationS: number): Prom
     lat.push(ms);
     tokens += body.generations[0].completion_tokens;
   };
-  for (let i = 0; i < Math.max(2, concurrency); i++) await call(); // warm-up (sessions, JIT, connections)
+  if (warmUp) for (let i = 0; i < Math.max(2, concurrency); i++) await call(); // sessions, JIT, connections
   lat.length = 0;
   tokens = 0;
   const usage0 = await server.usage();
@@ -260,13 +274,20 @@ async function load(server: Child, concurrency: number, durationS: number): Prom
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const usage1 = await server.usage();
-  const serverCpu = usage1.cpu - usage0.cpu;
-  lat.sort((a, b) => a - b);
+  return { concurrency, lat, tokens, failed, elapsed, serverCpu: usage1.cpu - usage0.cpu, clientCpu: cpu.user + cpu.system, loopActive: usage1.loopActive - usage0.loopActive };
+}
+
+/** One level from its stretches: requests, tokens and CPU summed, rates over the summed time, percentiles over all requests. */
+function level(parts: Stretch[]): Level {
+  const lat = parts.flatMap((p) => p.lat).sort((a, b) => a - b);
+  const sum = (f: (p: Stretch) => number) => parts.reduce((a, p) => a + f(p), 0);
+  const tokens = sum((p) => p.tokens);
+  const elapsed = sum((p) => p.elapsed);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
   return {
-    concurrency,
+    concurrency: parts[0].concurrency,
     requests: lat.length,
-    failed,
+    failed: sum((p) => p.failed),
     seconds: +elapsed.toFixed(2),
     req_per_s: +(lat.length / elapsed).toFixed(2),
     tokens_per_s: +(tokens / elapsed).toFixed(1),
@@ -274,11 +295,13 @@ async function load(server: Child, concurrency: number, durationS: number): Prom
     p50_ms: +q(0.5).toFixed(2),
     p99_ms: +q(0.99).toFixed(2),
     load_1m: +loadavg()[0].toFixed(2),
-    server_cpu_us_per_token: Math.round(serverCpu / tokens),
-    client_cpu_us_per_token: Math.round((cpu.user + cpu.system) / tokens),
-    server_main_thread_busy: +((usage1.loopActive - usage0.loopActive) / (elapsed * 1e6)).toFixed(3),
+    server_cpu_us_per_token: Math.round(sum((p) => p.serverCpu) / tokens),
+    client_cpu_us_per_token: Math.round(sum((p) => p.clientCpu) / tokens),
+    server_main_thread_busy: +(sum((p) => p.loopActive) / (elapsed * 1e6)).toFixed(3),
   };
 }
+
+const load = async (server: Child, concurrency: number, durationS: number): Promise<Level> => level([await stretch(server, concurrency, durationS, true)]);
 
 const loadStart = loadavg().map((x) => +x.toFixed(2));
 const threadSweep = [];
@@ -290,18 +313,20 @@ for (const threads of [1, 2]) {
 }
 
 const server = await startChild(64, wideThreads, workerLanes);
-const levels: Level[] = [];
-// The floor of http_over_floor is measured right before and right after the concurrency-1 level, with the server's
-// own session options, and averaged: this machine's speed drifts by tens of percent within a minute (measured),
-// so a floor taken at another moment than the HTTP figure would compare two different machines.
-const floorAround: Array<{ step_ms: number; prefill_ms: number }> = [];
-for (const c of [1, 8, 32]) {
-  if (c === 1) floorAround.push(await bareDecode(ORT_SESSION_DEFAULTS.intraOpNumThreads, 1));
-  const r = await load(server, c, seconds);
-  if (c === 1) floorAround.push(await bareDecode(ORT_SESSION_DEFAULTS.intraOpNumThreads, 1));
-  levels.push(r);
-  console.log(`concurrency ${c}: ${r.req_per_s} req/s, ${r.tokens_per_s} tokens/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, failed ${r.failed}`);
+// This machine's speed drifts by tens of percent within a minute (measured: the same bare step 0.28 ms before the
+// concurrency-1 level and 0.41 ms after it). So the three levels are measured in ROUNDS interleaved rounds
+// (c1, c8, c32, each for seconds / ROUNDS), and the floor of http_over_floor before every round and after the
+// last, with the server's own session options: both ratios then compare figures taken across the same minutes.
+const floors: Array<{ step_ms: number; prefill_ms: number }> = [];
+const stretches: Stretch[][] = [[], [], []];
+for (const [i, c] of [1, 8, 32].entries()) stretches[i].push(await stretch(server, c, 0.5, true)); // warm-up, not counted
+for (let r = 0; r < ROUNDS; r++) {
+  floors.push(await bareDecode(ORT_SESSION_DEFAULTS.intraOpNumThreads, 1));
+  for (const [i, c] of [1, 8, 32].entries()) stretches[i].push(await stretch(server, c, seconds / ROUNDS, false));
 }
+floors.push(await bareDecode(ORT_SESSION_DEFAULTS.intraOpNumThreads, 1));
+const levels: Level[] = stretches.map((parts) => level(parts.slice(1)));
+for (const r of levels) console.log(`concurrency ${r.concurrency}: ${r.req_per_s} req/s, ${r.tokens_per_s} tokens/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, failed ${r.failed}`);
 await server.stop();
 
 const unbatched = await startChild(1, wideThreads, workerLanes);
@@ -325,7 +350,13 @@ for (const lanes of [0, 1, 2, 3].filter((n) => n !== workerLanes)) {
 }
 const singleLane = laneSweep.find((l) => l.worker_lanes === 0)!;
 
-const floor = { step_ms: (floorAround[0].step_ms + floorAround[1].step_ms) / 2, prefill_ms: (floorAround[0].prefill_ms + floorAround[1].prefill_ms) / 2 };
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const floor = { step_ms: mean(floors.map((f) => f.step_ms)), prefill_ms: mean(floors.map((f) => f.prefill_ms)) };
+/** Per round: c1's p50 per token over the mean of the floors before and after that round. */
+const roundRatios = stretches[0].slice(1).map((st, r) => {
+  const lat = [...st.lat].sort((a, b) => a - b);
+  return +(lat[Math.floor(lat.length / 2)] / maxTokens / ((floors[r].step_ms + floors[r + 1].step_ms) / 2)).toFixed(3);
+});
 const c1 = levels[0];
 const msPerTokenC1 = c1.p50_ms / maxTokens;
 const result = {
@@ -343,7 +374,8 @@ const result = {
     bare_decode_step_ms: +floor.step_ms.toFixed(4),
     bare_prefill_ms: +floor.prefill_ms.toFixed(4),
     batch: 1,
-    step_ms_before_and_after_c1: floorAround.map((f) => +f.step_ms.toFixed(4)),
+    rounds: ROUNDS,
+    step_ms_per_round_and_after: floors.map((f) => +f.step_ms.toFixed(4)),
   },
   levels,
   no_cross_request_batching_c32: noBatch,
@@ -351,6 +383,7 @@ const result = {
   worker_lane_sweep_c32: laneSweep,
   http_ms_per_token_c1: +msPerTokenC1.toFixed(4),
   http_over_floor: +(msPerTokenC1 / floor.step_ms).toFixed(3),
+  http_over_floor_per_round: roundRatios,
   tokens_per_s_c32_over_c1: +(levels[2].tokens_per_s / levels[0].tokens_per_s).toFixed(2),
   batching_gain_c32: +(levels[2].tokens_per_s / noBatch.tokens_per_s).toFixed(2),
   worker_lane_gain_c32: +(levels[2].tokens_per_s / singleLane.tokens_per_s).toFixed(2),
@@ -359,7 +392,7 @@ const result = {
     'http_over_floor = (p50 request latency at concurrency 1 / max_tokens) / bare batch-1 decode step; the request ' +
     'time includes the prompt prefill, JS sampling, detokenisation, the SQLite insert and HTTP. Client and server ' +
     'run in separate processes on the same machine; the client is node:http with keep-alive. The floor is the step graph\'s session.run ' +
-    'alone at batch 1, measured right before and after the concurrency-1 level and averaged. worker_lanes: sessions in worker threads ' +
+    'alone at batch 1, measured before each of the interleaved rounds of the three levels and after the last, and averaged. worker_lanes: sessions in worker threads ' +
     'that decode while the server\'s main thread serves; load_1m per level: other work on the machine distorts the figures.',
 };
 mkdirSync(join(args.out!, '..'), { recursive: true });

@@ -81,6 +81,6 @@ describe('formats', () => {
       non_preferred_output: [{ role: 'assistant', content: 'r' }],
     });
     const c = { type: 'correction' as const, prompt: P, response: 'bad', correction: 'good' };
-    expect(demonstrations([c, c])).toEqual([{ prompt: P, completion: 'good' }]);
+    expect(demonstrations([c, c])).toEqual([{ prompt: P, completion: 'good', original: c.response }]);
   });
 });

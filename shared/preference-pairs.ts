@@ -109,16 +109,23 @@ export async function* pairsFromGroupedEvents(
   if (current !== undefined) yield* pairsForPrompt(current, group);
 }
 
+/** An SFT demonstration: the corrected output, and the output it corrected. */
+export interface DemonstrationRecord {
+  prompt: string;
+  completion: string;
+  original: string;
+}
+
 /** SFT demonstrations (prompt, corrected output) from correction events, deduplicated. */
-export function demonstrations(events: Iterable<PairSourceEvent>): Array<{ prompt: string; completion: string }> {
+export function demonstrations(events: Iterable<PairSourceEvent>): DemonstrationRecord[] {
   const seen = new Set<string>();
-  const out: Array<{ prompt: string; completion: string }> = [];
+  const out: DemonstrationRecord[] = [];
   for (const e of events) {
     if (e.type !== 'correction' || e.correction == null) continue;
     const key = JSON.stringify([e.prompt, e.correction]);
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push({ prompt: e.prompt, completion: e.correction });
+    out.push({ prompt: e.prompt, completion: e.correction, original: e.response });
   }
   return out;
 }

@@ -61,6 +61,10 @@ export const sftConfigSchema = z
     /** Most demonstrations per run (newest first). The policy is warm-started, so older demonstrations are
      *  already in it: fitting all of them again every run only spends KL on memorising them. */
     maxDemonstrations: z.number().int().min(0).default(128),
+    /** For a correction, train only the tokens the user's edit changed (those outside the longest common
+     *  subsequence of the output's and the correction's tokens); the rest is the policy's own text, which it
+     *  would otherwise memorise sample by sample, spending KL on nothing the user asked for. */
+    editOnly: z.boolean().default(false),
     /** Also train the EOS that closes each demonstration. Off by default: models/base was pretrained on running
      *  text without EOS, so its EOS embedding sits with the never-seen byte tokens', and teaching EOS from a few
      *  hundred demonstrations raises those junk tokens with it (measured: KL to base 60–86 nats per response). */

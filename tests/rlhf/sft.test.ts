@@ -8,6 +8,7 @@ import { Tokenizer } from '../../shared/tokenizer';
 import { ensureBackend } from '../../worker/backend';
 import { GPT } from '../../worker/model/gpt';
 import { runSft } from '../../worker/rlhf';
+import { editedTokens } from '../../worker/rlhf/sft';
 import { encodeExample } from '../../worker/rlhf/batch';
 
 const tok = Tokenizer.byteLevel();
@@ -65,6 +66,27 @@ describe('runSft', () => {
     ac.abort();
     const cfg = parseTrainingConfig({}).sft;
     await expect(runSft({ model, tokenizer: tok, demos: [{ prompt: 'a', response: 'b' }], config: cfg, seed: 1, signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    model.dispose();
+  });
+
+  it('editOnly trains only what the correction changed, and skips corrections that changed nothing', async () => {
+    expect(editedTokens([1, 2, 9, 3], [1, 2, 3])).toEqual([false, false, true, false]);
+    expect(editedTokens([4, 5], [1, 2, 3])).toEqual([true, true]);
+    expect(editedTokens([1, 2, 3], [1, 2, 3])).toEqual([false, false, false]);
+    const cfg = parseTrainingConfig({ sft: { epochs: 12, batchSize: 4, learningRate: 5e-3, freezeEmbeddings: false, editOnly: true } }).sft;
+    const unchanged = new GPT(TINY, { seed: 5 });
+    expect((await runSft({ model: unchanged, tokenizer: tok, demos: [{ prompt: 'a', response: 'same', original: 'same' }], config: cfg, seed: 1 })).steps).toBe(0);
+    unchanged.dispose();
+    // The edit inserts "fine ": its likelihood rises; the untouched tail "day" is no target, so it rises far less.
+    const model = new GPT(TINY, { seed: 5 });
+    const demos = ['hi', 'hello', 'hey there', 'yo'].map((p) => ({ prompt: p, response: 'a fine day', original: 'a day' }));
+    const lp = (prompt: string, response: string) => responseLogProb(model, prompt, response);
+    const [editBefore, tailBefore] = [lp('hi a', ' fine'), lp('hi a fine ', 'day')];
+    await runSft({ model, tokenizer: tok, demos, config: cfg, seed: 1 });
+    const editGain = lp('hi a', ' fine') - editBefore;
+    const tailGain = lp('hi a fine ', 'day') - tailBefore;
+    expect(editGain).toBeGreaterThan(1);
+    expect(editGain).toBeGreaterThan(2 * tailGain);
     model.dispose();
   });
 });

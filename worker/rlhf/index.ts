@@ -85,6 +85,8 @@ export function trainRewardModel(o: TrainRewardModelOptions): Promise<TrainRewar
 export interface Demonstration {
   prompt: string;
   response: string;
+  /** The output the demonstration corrected, when it is a correction (sft.editOnly trains only the edit). */
+  original?: string;
 }
 
 export interface RunSftOptions {

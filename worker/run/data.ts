@@ -12,7 +12,7 @@
 // - Prompts: distinct prompts of stored generations and feedback created up to the run, split by the same
 //   stable prompt hash: train prompts feed PPO rollouts, held-out prompts the gate. Held-out never trains.
 import { and, desc, eq, lte, sql } from 'drizzle-orm';
-import { demonstrations, pairsForPrompt, type PairSourceEvent, type PreferencePair, splitOf } from '../../shared/preference-pairs';
+import { type DemonstrationRecord, demonstrations, pairsForPrompt, type PairSourceEvent, type PreferencePair, splitOf } from '../../shared/preference-pairs';
 import type { QueueDb } from '../../shared/queue/sql-queue';
 import { feedback, generations, trainingRuns } from '../../shared/schema';
 import type { TrainingConfig } from '../../shared/training-config';
@@ -22,7 +22,7 @@ export interface RunData {
   trainPairs: PreferencePair[];
   heldOutPairs: PreferencePair[];
   pointwise: { prompt: string; response: string; label: 1 | -1 }[];
-  demonstrations: { prompt: string; completion: string }[];
+  demonstrations: DemonstrationRecord[];
   trainPrompts: string[];
   heldOutPrompts: string[];
   /** Counts for the run summary. */

@@ -268,7 +268,7 @@ async function executeRun(deps: TrainingWorkerDeps, run: TrainingRun, helpers: J
       const sft = await algo.runSft({
         model: policy,
         tokenizer: base.tokenizer,
-        demos: data.demonstrations.map((d) => ({ prompt: d.prompt, response: d.completion })),
+        demos: data.demonstrations.map((d) => ({ prompt: d.prompt, response: d.completion, original: d.original })),
         config: cfg.sft,
         seed: cfg.run.seed,
         signal,
