@@ -142,10 +142,6 @@ export const runConfigSchema = z
     /** Gate: a candidate whose mean KL to the reference on held-out prompts exceeds this (nats per response)
      *  is rejected, however well it scores. */
     klBudget: z.number().positive().default(10),
-    /** Scale PPO's initial β by klBudget / (klBudget − live policy's KL): a run that starts near the budget
-     *  trades reward against KL harder, instead of making candidates the gate can only reject (see
-     *  worker/rlhf/ppo-math.ts klBarrierCoef). false = every run starts from ppo.klCoef. */
-    klBarrier: z.boolean().default(true),
     /** Gate: the candidate's mean RM score must beat the live policy's by more than this. */
     minScoreGain: z.number().default(0),
     /** Wall-time budget of one run in seconds; PPO stops early to leave time for evaluation and publishing. */

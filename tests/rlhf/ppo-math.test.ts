@@ -1,7 +1,7 @@
 // PPO's plain-number parts against values worked out by hand: GAE, whitening, the per-token KL estimators and
 // the adaptive KL controller's direction and size.
 import { describe, expect, it } from 'vitest';
-import { AdaptiveKlController, computeGae, klBarrierCoef, klPenalty, whiten } from '../../worker/rlhf/ppo-math';
+import { AdaptiveKlController, computeGae, klPenalty, whiten } from '../../worker/rlhf/ppo-math';
 
 describe('computeGae', () => {
   it('matches a hand-unrolled recursion (γ = 1, λ = 0.95)', () => {
@@ -68,16 +68,5 @@ describe('AdaptiveKlController', () => {
   it('a fixed controller never moves', () => {
     const fixed = new AdaptiveKlController(0.05, 6, 10000, false);
     expect(fixed.update(100, 1000)).toBe(0.05);
-  });
-});
-
-describe('klBarrierCoef', () => {
-  it('is β at the reference, grows as the live KL nears the budget, and is bounded', () => {
-    expect(klBarrierCoef(0.2, 0, 10)).toBeCloseTo(0.2, 12);
-    expect(klBarrierCoef(0.2, -1, 10)).toBeCloseTo(0.2, 12); // a negative estimate counts as 0
-    expect(klBarrierCoef(0.2, 5, 10)).toBeCloseTo(0.4, 12);
-    expect(klBarrierCoef(0.2, 8, 10)).toBeCloseTo(1, 12);
-    expect(klBarrierCoef(0.2, 10, 10)).toBeCloseTo(4, 12);
-    expect(klBarrierCoef(0.2, 12, 10)).toBeCloseTo(4, 12);
   });
 });

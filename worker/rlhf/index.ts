@@ -25,7 +25,7 @@ import { runSftImpl } from './sft';
 export type { PairExample, PointwiseExample } from './reward-model';
 import type { PairExample, PointwiseExample } from './reward-model';
 export { bradleyTerryLoss, pointwiseLoss, evaluateRewardModel, scoreTexts } from './reward-model';
-export { computeGae, whiten, klPenalty, klBarrierCoef, AdaptiveKlController } from './ppo-math';
+export { computeGae, whiten, klPenalty, AdaptiveKlController } from './ppo-math';
 export { exportPolicySession, exportRewardSession } from './sessions';
 
 /** A model that scores sequences: a TF.js GPT, or an onnxruntime session of policy.onnx / reward.onnx. */

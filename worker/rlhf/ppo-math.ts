@@ -67,14 +67,3 @@ export class AdaptiveKlController {
     return this.beta;
   }
 }
-
-/**
- * The initial β of a run whose starting policy already sits at `liveKl` of a `budget` (nats per response, both
- * against the reference): β · budget / (budget − liveKl), i.e. β plus the gradient of a log barrier
- * −β·budget·log(budget − KL) at the live KL. Far from the budget it is β; near it the KL term dominates, so PPO
- * spends what is left on reward rather than drift. The remaining budget is floored at 5% (β × 20 at most).
- */
-export function klBarrierCoef(beta: number, liveKl: number, budget: number): number {
-  const left = Math.max(budget - Math.max(0, liveKl), 0.05 * budget);
-  return (beta * budget) / left;
-}

@@ -286,9 +286,6 @@ async function executeRun(deps: TrainingWorkerDeps, run: TrainingRun, helpers: J
     // 4. PPO -----------------------------------------------------------------------------------------------
     await reporter.enter('ppo');
     const ppoDeadline = attemptStart + wallS * 1000 * (1 - EVAL_RESERVE);
-    // The live policy's KL to the reference, as its gate measured it (the base policy: 0).
-    const liveKl = Number((live.metrics as Record<string, unknown> | null)?.['gate/candidate_kl'] ?? 0) || 0;
-    stageInfo['ppo/live_kl'] = liveKl;
     let ppoEpisodes = 0;
     if (deps.now() < ppoDeadline) {
       const ppo = await algo.runPpo({
@@ -297,7 +294,7 @@ async function executeRun(deps: TrainingWorkerDeps, run: TrainingRun, helpers: J
         rewardModel: rmSession,
         tokenizer: base.tokenizer,
         prompts: data.trainPrompts,
-        config: { ...cfg.ppo, klCoef: cfg.run.klBarrier ? rlhf.klBarrierCoef(cfg.ppo.klCoef, liveKl, cfg.run.klBudget) : cfg.ppo.klCoef },
+        config: cfg.ppo,
         seed: cfg.run.seed,
         signal,
         deadlineMs: ppoDeadline - deps.now() + Date.now(), // runPpo reads Date.now(); our clock may be injected
