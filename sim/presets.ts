@@ -26,7 +26,9 @@ export const DEFAULT_SETTINGS: SimSettings = {
 const quickTraining: TrainingOverrides = {
   ...QUICK_PRESET,
   rewardModel: { ...QUICK_PRESET.rewardModel, learningRate: 1e-3 },
-  sft: { learningRate: 3e-4, epochs: 2 },
+  // Whole-response SFT: with edit-only targets at these rates the tiny model's candidates left the KL budget
+  // (bench:loop --quick: 0.532 [0.488, ...], v3–v5 rejected).
+  sft: { learningRate: 3e-4, epochs: 2, editOnly: false },
   ppo: { ...QUICK_PRESET.ppo, totalEpisodes: 128, rolloutBatchSize: 64, miniBatchSize: 16, learningRate: 3e-4, responseLength: 16 },
 };
 
