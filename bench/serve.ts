@@ -239,6 +239,8 @@ interface Stretch {
   serverCpu: number;
   clientCpu: number;
   loopActive: number;
+  /** 1-minute load average when the stretch ended. */
+  load1m: number;
 }
 
 async function stretch(server: Child, concurrency: number, durationS: number, warmUp: boolean): Promise<Stretch> {
@@ -274,7 +276,7 @@ async function stretch(server: Child, concurrency: number, durationS: number, wa
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const usage1 = await server.usage();
-  return { concurrency, lat, tokens, failed, elapsed, serverCpu: usage1.cpu - usage0.cpu, clientCpu: cpu.user + cpu.system, loopActive: usage1.loopActive - usage0.loopActive };
+  return { concurrency, lat, tokens, failed, elapsed, serverCpu: usage1.cpu - usage0.cpu, clientCpu: cpu.user + cpu.system, loopActive: usage1.loopActive - usage0.loopActive, load1m: loadavg()[0] };
 }
 
 /** One level from its stretches: requests, tokens and CPU summed, rates over the summed time, percentiles over all requests. */
@@ -294,7 +296,7 @@ function level(parts: Stretch[]): Level {
     tokens_per_request: lat.length ? +(tokens / lat.length).toFixed(1) : 0,
     p50_ms: +q(0.5).toFixed(2),
     p99_ms: +q(0.99).toFixed(2),
-    load_1m: +loadavg()[0].toFixed(2),
+    load_1m: +parts[parts.length - 1].load1m.toFixed(2),
     server_cpu_us_per_token: Math.round(sum((p) => p.serverCpu) / tokens),
     client_cpu_us_per_token: Math.round(sum((p) => p.clientCpu) / tokens),
     server_main_thread_busy: +(sum((p) => p.loopActive) / (elapsed * 1e6)).toFixed(3),

@@ -27,7 +27,8 @@ export const POLICY_OUTPUTS = { logits: 'logits', values: 'values' } as const;
 export const REWARD_OUTPUT = 'rewards';
 /** How the reward graph reads its score head: averaged over the real tokens (default), or at the last one
  *  (TRL / Hugging Face sequence classification; the graph then gives the last token all of token_rewards). */
-export type RewardPooling = 'mean' | 'last';
+export const REWARD_POOLINGS = ['mean', 'last'] as const;
+export type RewardPooling = (typeof REWARD_POOLINGS)[number];
 export const REWARD_TOKENS_OUTPUT = 'token_rewards';
 
 export const pastKeyName = (layer: number) => `past_key_values.${layer}.key`;

@@ -9,6 +9,7 @@
 // Where a default differs from TRL's, the doc comment says why (mostly: our models are ~1 M parameters,
 // trained from a small base on 2 CPU cores, so learning rates are higher and batches smaller).
 import { z } from 'zod';
+import { REWARD_POOLINGS } from './policy-io';
 
 const lr = z.number().positive().max(1);
 const frac = z.number().min(0).max(1);
@@ -36,7 +37,7 @@ export const rewardModelConfigSchema = z
      *  classification). Mean by default: on 800 VADER comparisons + 230 corrections held-out accuracy was 0.61
      *  mean vs 0.55 last (a last-token state must learn to summarise the response; a per-token score only what
      *  each token adds), and PPO's dense reward needs per-token terms. */
-    pooling: z.enum(['mean', 'last']).default('mean'),
+    pooling: z.enum(REWARD_POOLINGS).default('mean'),
     /** Score feedback texts as if they had ended (+ EOS). Off: the RM then reads feedback as PPO's rollouts
      *  look (a base that never learned to end is cut at max_tokens, with no EOS; see sft.trainEos). */
     appendEos: z.boolean().default(false),

@@ -2,6 +2,7 @@
 // no tricks: the oracle the ONNX graphs are checked against (and a second implementation beside TF.js's).
 // Slow (O(B·S²·d) loops) and meant only for the tiny configs tests use.
 import type { ModelConfig } from '../../shared/model-config';
+import type { RewardPooling } from '../../shared/policy-io';
 import type { SafeTensors } from '../../worker/safetensors';
 import { backboneShapes, headShapes, type Head } from '../../worker/onnx/weights';
 
@@ -141,7 +142,7 @@ export function referenceForward(w: SafeTensors, c: ModelConfig, ids: number[][]
 }
 
 /** The reward of each row: the mean of its per-token scores, or its last token's (what reward.onnx returns). */
-export function referenceRewards(w: SafeTensors, c: ModelConfig, rows: number[][], pooling: 'mean' | 'last' = 'mean'): number[] {
+export function referenceRewards(w: SafeTensors, c: ModelConfig, rows: number[][], pooling: RewardPooling = 'mean'): number[] {
   const out = referenceForward(w, c, rows, rows.map((r) => r.map(() => 1)), rows.map((r) => r.map((_, j) => j)));
   return out.scores!.map((s) => (pooling === 'last' ? s[s.length - 1] : Array.from(s).reduce((a, x) => a + x, 0) / s.length));
 }
