@@ -5,6 +5,7 @@ import { type Sha256Hex, sha256Hex } from '../shared/hash';
 import { type AuthContext, KeyAuthenticator } from './auth';
 import type { AppDeps, AppSettings, Database } from './deps';
 import { FeedbackWriter } from './feedback-writer';
+import { GenerationWriter } from './generation-writer';
 import { TokenBucketLimiter } from './rate-limit';
 
 export type AppEnv = { Variables: { auth: AuthContext } };
@@ -19,6 +20,7 @@ export interface AppContext {
   auth: KeyAuthenticator;
   limiter: TokenBucketLimiter;
   feedbackWriter: FeedbackWriter;
+  generationWriter: GenerationWriter;
 }
 
 export function createAppContext(deps: AppDeps): AppContext {
@@ -32,6 +34,7 @@ export function createAppContext(deps: AppDeps): AppContext {
     auth: new KeyAuthenticator(deps.db, deps.clock, deps.settings.authCacheTtlMs, sha256),
     limiter: new TokenBucketLimiter(deps.settings.rateLimit),
     feedbackWriter: new FeedbackWriter(deps.db, { groupCommit: deps.groupCommit ?? true, inserter: deps.feedbackInserter }),
+    generationWriter: new GenerationWriter(deps.db, { groupCommit: deps.groupCommit ?? true }),
   };
 }
 

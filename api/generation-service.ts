@@ -1,8 +1,8 @@
 // One generation request from acceptance to storage, shared by POST /v1/generations and the OpenAI-compatible
 // POST /v1/completions: lease the policy, check the prompt fits the context (400 naming `prompt`), run the
-// shared sampling loop, store every output in `generations` (one row per output, one request id), release.
+// shared sampling loop, store every output in `generations` (one row per output, one request id; group-committed
+// with other requests' by api/generation-writer.ts), release.
 // prepare() does every check that can fail with a 4xx/503 before a streamed response starts.
-import { generations } from '../shared/schema';
 import { newId } from '../shared/ids';
 import { randomSeed, type SequenceResult } from '../shared/sampling';
 import type { AppContext } from './context';
@@ -125,7 +125,7 @@ export async function prepareGeneration(ctx: AppContext, projectId: string, inpu
           n: input.n,
           ...(input.ignoreEos ? { ignore_eos: true } : {}),
         };
-        await ctx.db.insert(generations).values(
+        await ctx.generationWriter.write(
           out.map((g) => ({
             id: g.id,
             projectId,

@@ -66,7 +66,13 @@ if (promptIds.length + maxTokens > config.contextLength + 1) throw new Error(`pr
 
 // ---- The floor: bare decode steps on onnxruntime, batch B, past growing from the prompt as in serving, on the
 // step graph the server runs with the cache kept in place as the engine keeps it; only session.run is timed.
-async function bareDecode(threads: number, batch: number): Promise<{ step_ms: number; prefill_ms: number }> {
+interface BareDecode {
+  /** One prompt prefill and maxTokens - 1 decode steps; the mean step and the prefill time in ms. */
+  run(): Promise<{ prefill: number; step: number }>;
+  release(): Promise<void>;
+}
+
+async function openBareDecode(threads: number, batch: number): Promise<BareDecode> {
   const bytes = readFileSync(join(modelDir, ARTIFACT_FILES.policyOnnx));
   const graph = deriveStepGraph(bytes);
   if (!graph) throw new Error('policy.onnx has no step variant');
@@ -136,11 +142,17 @@ async function bareDecode(threads: number, batch: number): Promise<{ step_ms: nu
     return { prefill, step: inRun / (maxTokens - 1) };
   };
   await run(); // warm-up
+  return { run, release: () => session.release() };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function bareDecode(threads: number, batch: number): Promise<{ step_ms: number; prefill_ms: number }> {
+  const bare = await openBareDecode(threads, batch);
   const runs = [];
-  for (let r = 0; r < 9; r++) runs.push(await run());
-  await session.release();
-  const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return { step_ms: med(runs.map((r) => r.step)), prefill_ms: med(runs.map((r) => r.prefill)) };
+  for (let r = 0; r < 9; r++) runs.push(await bare.run());
+  await bare.release();
+  return { step_ms: median(runs.map((r) => r.step)), prefill_ms: median(runs.map((r) => r.prefill)) };
 }
 
 // ---- The server in a child process, and a loopback load generator here.
@@ -315,18 +327,41 @@ for (const threads of [1, 2]) {
 }
 
 const server = await startChild(64, wideThreads, workerLanes);
-// This machine's speed drifts by tens of percent within a minute (measured: the same bare step 0.28 ms before the
-// concurrency-1 level and 0.41 ms after it). So the three levels are measured in ROUNDS interleaved rounds
-// (c1, c8, c32, each for seconds / ROUNDS), and the floor of http_over_floor before every round and after the
-// last, with the server's own session options: both ratios then compare figures taken across the same minutes.
-const floors: Array<{ step_ms: number; prefill_ms: number }> = [];
+// This machine's speed drifts by tens of percent within a minute, and on some days within a second (measured: the
+// bare step 0.42 ms and 0.54 ms in two measurements 4 s apart). So the three levels are measured in ROUNDS
+// interleaved rounds (c1, c8, c32, each for seconds / ROUNDS), and http_over_floor from PAIRS taken back to back in
+// each round: one bare floor run (prefill + maxTokens - 1 timed steps, in this process, the server idle), then one
+// concurrency-1 request through HTTP (this process idle but for the client), repeated for seconds / ROUNDS. The
+// two halves of a pair are taken ~0.1 s apart, so they see the same machine.
+interface Pair {
+  floorStepMs: number;
+  requestMs: number;
+}
+async function pairs(server: Child, bare: BareDecode, durationS: number): Promise<Pair[]> {
+  const out: Pair[] = [];
+  const end = performance.now() + durationS * 1000;
+  let seed = 1_000_000;
+  while (performance.now() < end) {
+    const floorStepMs = (await bare.run()).step;
+    const t0 = performance.now();
+    const res = await post(server.url, '/v1/generations', JSON.stringify({ prompt: PROMPT, max_tokens: maxTokens, temperature: 1, seed: seed++, ignore_eos: true }));
+    if (res.status !== 200) throw new Error(`paired request failed: ${res.status}`);
+    out.push({ floorStepMs, requestMs: performance.now() - t0 });
+  }
+  return out;
+}
+const ratioOf = (ps: Pair[]) => median(ps.map((p) => p.requestMs)) / maxTokens / median(ps.map((p) => p.floorStepMs));
+
+const bare = await openBareDecode(ORT_SESSION_DEFAULTS.intraOpNumThreads, 1);
+const pairRounds: Pair[][] = [];
 const stretches: Stretch[][] = [[], [], []];
 for (const [i, c] of [1, 8, 32].entries()) stretches[i].push(await stretch(server, c, 0.5, true)); // warm-up, not counted
 for (let r = 0; r < ROUNDS; r++) {
-  floors.push(await bareDecode(ORT_SESSION_DEFAULTS.intraOpNumThreads, 1));
+  pairRounds.push(await pairs(server, bare, seconds / ROUNDS));
   for (const [i, c] of [1, 8, 32].entries()) stretches[i].push(await stretch(server, c, seconds / ROUNDS, false));
 }
-floors.push(await bareDecode(ORT_SESSION_DEFAULTS.intraOpNumThreads, 1));
+await bare.release();
+const allPairs = pairRounds.flat();
 const levels: Level[] = stretches.map((parts) => level(parts.slice(1)));
 for (const r of levels) console.log(`concurrency ${r.concurrency}: ${r.req_per_s} req/s, ${r.tokens_per_s} tokens/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, failed ${r.failed}`);
 await server.stop();
@@ -352,15 +387,10 @@ for (const lanes of [0, 1, 2, 3].filter((n) => n !== workerLanes)) {
 }
 const singleLane = laneSweep.find((l) => l.worker_lanes === 0)!;
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const floor = { step_ms: mean(floors.map((f) => f.step_ms)), prefill_ms: mean(floors.map((f) => f.prefill_ms)) };
-/** Per round: c1's p50 per token over the mean of the floors before and after that round. */
-const roundRatios = stretches[0].slice(1).map((st, r) => {
-  const lat = [...st.lat].sort((a, b) => a - b);
-  return +(lat[Math.floor(lat.length / 2)] / maxTokens / ((floors[r].step_ms + floors[r + 1].step_ms) / 2)).toFixed(3);
-});
+/** Per round: the pairs' median c1 request time per token over their median floor step. */
+const roundRatios = pairRounds.map((ps) => +ratioOf(ps).toFixed(3));
 const c1 = levels[0];
-const msPerTokenC1 = c1.p50_ms / maxTokens;
+const msPerTokenC1 = median(allPairs.map((p) => p.requestMs)) / maxTokens;
 const result = {
   benchmark: 'serve',
   date: new Date().toISOString(),
@@ -373,28 +403,29 @@ const result = {
   load_average: { start: loadStart, end: loadavg().map((x) => +x.toFixed(2)) },
   thread_sweep: threadSweep,
   floor: {
-    bare_decode_step_ms: +floor.step_ms.toFixed(4),
-    bare_prefill_ms: +floor.prefill_ms.toFixed(4),
+    bare_decode_step_ms: +median(allPairs.map((p) => p.floorStepMs)).toFixed(4),
     batch: 1,
-    rounds: ROUNDS,
-    step_ms_per_round_and_after: floors.map((f) => +f.step_ms.toFixed(4)),
+    pairs: allPairs.length,
+    step_ms_per_round: pairRounds.map((ps) => +median(ps.map((p) => p.floorStepMs)).toFixed(4)),
+    paired_request_ms_per_round: pairRounds.map((ps) => +median(ps.map((p) => p.requestMs)).toFixed(2)),
   },
   levels,
   no_cross_request_batching_c32: noBatch,
   no_wide_session_c32: singleSession,
   worker_lane_sweep_c32: laneSweep,
   http_ms_per_token_c1: +msPerTokenC1.toFixed(4),
-  http_over_floor: +(msPerTokenC1 / floor.step_ms).toFixed(3),
+  http_over_floor: +ratioOf(allPairs).toFixed(3),
   http_over_floor_per_round: roundRatios,
   tokens_per_s_c32_over_c1: +(levels[2].tokens_per_s / levels[0].tokens_per_s).toFixed(2),
   batching_gain_c32: +(levels[2].tokens_per_s / noBatch.tokens_per_s).toFixed(2),
   worker_lane_gain_c32: +(levels[2].tokens_per_s / singleLane.tokens_per_s).toFixed(2),
   targets: { http_over_floor: '<= 1.25', tokens_per_s_c32_over_c1: '>= 4' },
   notes:
-    'http_over_floor = (p50 request latency at concurrency 1 / max_tokens) / bare batch-1 decode step; the request ' +
+    'http_over_floor = (median concurrency-1 request latency / max_tokens) / median bare batch-1 decode step, over pairs ' +
+    '(one bare run of max_tokens - 1 steps, then one request) taken back to back in every round; the request ' +
     'time includes the prompt prefill, JS sampling, detokenisation, the SQLite insert and HTTP. Client and server ' +
     'run in separate processes on the same machine; the client is node:http with keep-alive. The floor is the step graph\'s session.run ' +
-    'alone at batch 1, measured before each of the interleaved rounds of the three levels and after the last, and averaged. worker_lanes: sessions in worker threads ' +
+    'alone at batch 1 on a session of this process, the server idle meanwhile. worker_lanes: sessions in worker threads ' +
     'that decode while the server\'s main thread serves; load_1m per level: other work on the machine distorts the figures.',
 };
 mkdirSync(join(args.out!, '..'), { recursive: true });

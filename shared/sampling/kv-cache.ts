@@ -18,6 +18,8 @@ export class KvCache {
   private rowCap = 0;
   private keys: Float32Array[] = [];
   private vals: Float32Array[] = [];
+  /** The tensors past() made last, and what they were made for. */
+  private views: { rows: number; cols: number; buffer: Float32Array; past: { keys: Tensor[]; values: Tensor[] } } | null = null;
 
   constructor(
     private readonly nLayer: number,
@@ -111,14 +113,22 @@ export class KvCache {
     }
   }
 
-  /** The past inputs for the first `rows` rows: views, no copy. */
+  /**
+   * The past inputs for the first `rows` rows: views, no copy. The same views serve every step until the rows,
+   * the columns or the buffers change (the graph reads them afresh each run), which saves building 2 × nLayer
+   * tensors per decode step (onnxruntime-common checks each one's type and dims).
+   */
   past(rows: number): { keys: Tensor[]; values: Tensor[] } {
+    const v = this.views;
+    if (v && v.rows === rows && v.cols === this.cols && v.buffer === this.keys[0]) return v.past;
     const n = rows * this.nHead * this.cols * this.headDim;
     const dims = [rows, this.nHead, this.cols, this.headDim];
-    return {
+    const past = {
       keys: this.keys.map((b) => new Tensor('float32', b.subarray(0, n), dims)),
       values: this.vals.map((b) => new Tensor('float32', b.subarray(0, n), dims)),
     };
+    this.views = { rows, cols: this.cols, buffer: this.keys[0], past };
+    return past;
   }
 
   /** The batch is empty: the buffers stay for the next batch (cheap to keep, costly to fault in again). */
