@@ -13,6 +13,9 @@ export interface ModelOptimizerOptions {
   /** Variable groups that train (trunk, value, reward). */
   groups: ReadonlyArray<ParamSpec['group']>;
   freezeEmbeddings: boolean;
+  /** Train only the top this-many transformer blocks (plus ln_f and the heads); the blocks below stay as they
+   *  are (trlx num_layers_unfrozen). -1: every block. */
+  unfrozenLayers?: number;
   maxGradNorm: number;
   /** Decoupled weight decay on matrices (TRL's default for RLHF: 0). */
   weightDecay?: number;
@@ -35,7 +38,14 @@ export class ModelOptimizer {
   private readonly cfg: AdamWConfig;
 
   constructor(private readonly model: GPT, o: ModelOptimizerOptions) {
-    const specs = model.specs.filter((s) => o.groups.includes(s.group) && !(o.freezeEmbeddings && (s.name === 'wte.weight' || s.name === 'wpe.weight')));
+    const firstTrained = o.unfrozenLayers === undefined || o.unfrozenLayers < 0 ? 0 : Math.max(0, model.config.nLayer - o.unfrozenLayers);
+    const frozenBlock = (name: string) => {
+      const block = /^h\.(\d+)\./.exec(name);
+      return block !== null && Number(block[1]) < firstTrained;
+    };
+    const specs = model.specs.filter(
+      (s) => o.groups.includes(s.group) && !(o.freezeEmbeddings && (s.name === 'wte.weight' || s.name === 'wpe.weight')) && !frozenBlock(s.name),
+    );
     let offset = 0;
     for (const s of specs) {
       const v = model.weights.get(s.name)!;

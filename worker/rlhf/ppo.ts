@@ -50,7 +50,7 @@ export async function runPpoImpl(o: RunPpoOptions): Promise<RunPpoResult> {
   const policy = o.policy;
   if (!policy.heads.value) throw new Error('runPpo: the policy needs a value head');
   if (o.prompts.length === 0) throw new Error('runPpo: no prompts');
-  const opt = new ModelOptimizer(policy, { groups: ['trunk', 'value'], freezeEmbeddings: cfg.freezeEmbeddings, maxGradNorm: cfg.maxGradNorm });
+  const opt = new ModelOptimizer(policy, { groups: ['trunk', 'value'], freezeEmbeddings: cfg.freezeEmbeddings, unfrozenLayers: cfg.unfrozenLayers, maxGradNorm: cfg.maxGradNorm });
   const kl = new AdaptiveKlController(cfg.klCoef, cfg.klTarget, cfg.klHorizon, cfg.adaptiveKl);
   const iterations: PpoIterationMetrics[] = [];
   const nBatches = Math.ceil(cfg.totalEpisodes / cfg.rolloutBatchSize);

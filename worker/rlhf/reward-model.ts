@@ -99,7 +99,7 @@ export async function fitRewardModel(
   cfg: RewardModelConfig,
   hooks: RewardTrainHooks = {},
 ): Promise<{ steps: number; lastLoss: number }> {
-  const opt = new ModelOptimizer(model, { groups: ['trunk', 'reward'], freezeEmbeddings: cfg.freezeEmbeddings, maxGradNorm: cfg.maxGradNorm });
+  const opt = new ModelOptimizer(model, { groups: ['trunk', 'reward'], freezeEmbeddings: cfg.freezeEmbeddings, unfrozenLayers: cfg.unfrozenLayers, maxGradNorm: cfg.maxGradNorm });
   const maxLen = Math.min(cfg.maxLength, model.config.contextLength);
   const enc = (prompt: string, response: string) => encodeExample(tok, prompt, response, maxLen, cfg.appendEos).ids;
   const units: Unit[] = [
