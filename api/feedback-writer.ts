@@ -1,5 +1,5 @@
 // Group commit for feedback inserts. Concurrent requests hand their rows to one writer; the writer waits until the
-// event loop has taken in whatever else arrived (setImmediate: after the current I/O poll phase), then writes
+// event loop has taken in whatever else arrived (setImmediate, api/group-commit.ts: after the current poll phase), writes
 // everything pending in ONE atomic database call, and only then resolves each request's promise. So a request is
 // acknowledged only after the transaction holding its rows has committed (nothing acknowledged can be lost to an
 // application crash), while N concurrent requests pay for one transaction instead of N.
@@ -10,6 +10,7 @@
 // One unit (a request's rows: one event, or a whole batch) is never split across transactions.
 import { and, eq } from 'drizzle-orm';
 import { feedback } from '../shared/schema';
+import { GroupCommit } from './group-commit';
 import { inJsonList } from '../shared/sql-lists';
 import type { Database, FeedbackInserter } from './deps';
 import { runRaw } from './raw-sql';
@@ -82,14 +83,21 @@ export function rowJson(r: NewFeedbackRow): string {
   ]);
 }
 
-const schedule: (fn: () => void) => void =
-  typeof globalThis.setImmediate === 'function' ? (fn) => globalThis.setImmediate(fn) : (fn) => setTimeout(fn, 0);
+/** Units for one flush: whole units, in order, while under MAX_ROWS_PER_FLUSH and MAX_FLUSH_CHARS (the first always). */
+function takeUnits(pending: readonly Unit[]): number {
+  let take = 0;
+  let rowCount = 0;
+  let chars = 0;
+  while (take < pending.length && (take === 0 || (rowCount + pending[take].rows.length <= MAX_ROWS_PER_FLUSH && chars + pending[take].chars <= MAX_FLUSH_CHARS))) {
+    rowCount += pending[take].rows.length;
+    chars += pending[take].chars;
+    take++;
+  }
+  return take;
+}
 
 export class FeedbackWriter {
-  private pending: Unit[] = [];
-  private flushing = false;
-  private scheduled = false;
-
+  private readonly group = new GroupCommit<Unit>({ take: takeUnits, commit: (units) => this.commitUnits(units) });
   private readonly insertRows: (rowsJson: string) => Promise<number>;
 
   /**
@@ -117,62 +125,28 @@ export class FeedbackWriter {
     if (!this.opts.groupCommit) return this.commit(rows, json, clientIds);
     let chars = 0;
     for (const j of json) chars += j.length + 1;
-    return new Promise((resolve, reject) => {
-      this.pending.push({ rows, json, chars, clientIds, resolve, reject });
-      this.kick();
-    });
+    return new Promise((resolve, reject) => this.group.add({ rows, json, chars, clientIds, resolve, reject }));
   }
 
-  private kick(): void {
-    if (this.flushing || this.scheduled) return;
-    this.scheduled = true;
-    schedule(() => {
-      this.scheduled = false;
-      void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    if (this.flushing || this.pending.length === 0) return;
-    this.flushing = true;
-    let take = 0;
-    let rowCount = 0;
-    let chars = 0;
-    while (
-      take < this.pending.length &&
-      (take === 0 || (rowCount + this.pending[take].rows.length <= MAX_ROWS_PER_FLUSH && chars + this.pending[take].chars <= MAX_FLUSH_CHARS))
-    ) {
-      rowCount += this.pending[take].rows.length;
-      chars += this.pending[take].chars;
-      take++;
-    }
-    const units = this.pending.slice(0, take);
-    this.pending = this.pending.slice(take);
-    let outcomes: WriteOutcome[] | undefined;
-    let failure: unknown;
+  /** One flush: its units' rows in one commit, then (once the next flush is on its way) each unit's outcomes. */
+  private async commitUnits(units: Unit[]): Promise<() => void> {
+    let outcomes: WriteOutcome[];
     try {
       outcomes = await this.commit(
         units.length === 1 ? units[0].rows : units.flatMap((u) => u.rows),
         units.length === 1 ? units[0].json : units.flatMap((u) => u.json),
         units.length === 1 ? units[0].clientIds : units.flatMap((u) => u.clientIds),
       );
-    } catch (error) {
-      failure = error;
+    } catch (failure) {
+      return () => units.forEach((u) => u.reject(failure));
     }
-    // Hand what arrived meanwhile to the database before answering this flush's requests: building and sending their
-    // responses keeps the event loop busy for a while (~0.1 ms per 100-event batch), and with the INSERT on a thread
-    // of its own (api/adapters/feedback-insert-thread.ts) that thread would otherwise wait idle through it.
-    this.flushing = false;
-    if (this.pending.length > 0) void this.flush();
-    if (!outcomes) {
-      for (const u of units) u.reject(failure);
-      return;
-    }
-    let at = 0;
-    for (const u of units) {
-      u.resolve(outcomes.slice(at, at + u.rows.length));
-      at += u.rows.length;
-    }
+    return () => {
+      let at = 0;
+      for (const u of units) {
+        u.resolve(outcomes.slice(at, at + u.rows.length));
+        at += u.rows.length;
+      }
+    };
   }
 
   private async commit(rows: NewFeedbackRow[], json: string[], clientIds: boolean[]): Promise<WriteOutcome[]> {

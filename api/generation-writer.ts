@@ -6,6 +6,7 @@
 // decode lanes. Generation ids are server-made and distinct, so there is no idempotency to resolve here.
 import { generations } from '../shared/schema';
 import type { Database } from './deps';
+import { GroupCommit } from './group-commit';
 
 export type NewGenerationRow = typeof generations.$inferInsert;
 
@@ -18,13 +19,16 @@ interface Unit {
 /** Most rows per flush: 12 columns each, far below SQLite's 32,766 bound parameters per statement. */
 const MAX_ROWS_PER_FLUSH = 512;
 
-const schedule: (fn: () => void) => void =
-  typeof globalThis.setImmediate === 'function' ? (fn) => globalThis.setImmediate(fn) : (fn) => setTimeout(fn, 0);
+/** Units for one flush: whole requests while under MAX_ROWS_PER_FLUSH (the first always). */
+function takeUnits(pending: readonly Unit[]): number {
+  let take = 0;
+  let rowCount = 0;
+  while (take < pending.length && (take === 0 || rowCount + pending[take].rows.length <= MAX_ROWS_PER_FLUSH)) rowCount += pending[take++].rows.length;
+  return take;
+}
 
 export class GenerationWriter {
-  private pending: Unit[] = [];
-  private flushing = false;
-  private scheduled = false;
+  private readonly group = new GroupCommit<Unit>({ take: takeUnits, commit: (units) => this.commitUnits(units) });
 
   /** `groupCommit: false` (workerd, whose I/O belongs to the request that started it) stores each request alone. */
   constructor(private readonly db: Database, private readonly opts: { groupCommit: boolean } = { groupCommit: true }) {}
@@ -33,41 +37,21 @@ export class GenerationWriter {
   write(rows: NewGenerationRow[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
     if (!this.opts.groupCommit) return this.insert(rows);
-    return new Promise((resolve, reject) => {
-      this.pending.push({ rows, resolve, reject });
-      this.kick();
-    });
+    return new Promise((resolve, reject) => this.group.add({ rows, resolve, reject }));
   }
 
   private insert(rows: NewGenerationRow[]): Promise<void> {
     return this.db.insert(generations).values(rows).then(() => undefined);
   }
 
-  private kick(): void {
-    if (this.flushing || this.scheduled) return;
-    this.scheduled = true;
-    schedule(() => {
-      this.scheduled = false;
-      void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    if (this.flushing || this.pending.length === 0) return;
-    this.flushing = true;
-    let take = 0;
-    let rowCount = 0;
-    while (take < this.pending.length && (take === 0 || rowCount + this.pending[take].rows.length <= MAX_ROWS_PER_FLUSH)) rowCount += this.pending[take++].rows.length;
-    const units = this.pending.slice(0, take);
-    this.pending = this.pending.slice(take);
+  private async commitUnits(units: Unit[]): Promise<() => void> {
     try {
       await this.insert(units.length === 1 ? units[0].rows : units.flatMap((u) => u.rows));
-      for (const u of units) u.resolve();
+      return () => units.forEach((u) => u.resolve());
     } catch {
       // One statement is all or nothing: store the units one by one, so only a unit that fails on its own fails.
-      for (const u of units) await this.insert(u.rows).then(u.resolve, u.reject);
+      const settled = await Promise.allSettled(units.map((u) => this.insert(u.rows)));
+      return () => settled.forEach((r, i) => (r.status === 'fulfilled' ? units[i].resolve() : units[i].reject(r.reason)));
     }
-    this.flushing = false;
-    if (this.pending.length > 0) void this.flush();
   }
 }

@@ -1,0 +1,49 @@
+// Group commit, the scheduling half that the feedback and generation writers share: units handed in while the
+// event loop takes in I/O are committed together once that turn is over (setImmediate: after the current poll
+// phase), one batch in flight at a time. When a batch has committed, the next one is sent before the finished
+// batch's units are answered: building and sending their responses keeps the event loop busy for a while, and the
+// database (or the insert thread) would otherwise wait idle through it.
+
+const schedule: (fn: () => void) => void =
+  typeof globalThis.setImmediate === 'function' ? (fn) => globalThis.setImmediate(fn) : (fn) => setTimeout(fn, 0);
+
+export interface GroupCommitOptions<U> {
+  /** How many of the pending units, in order, the next batch takes (at least one is always taken). */
+  take(pending: readonly U[]): number;
+  /** Commits one batch and returns how to answer its units (called once the next batch is on its way); never rejects. */
+  commit(units: U[]): Promise<() => void>;
+}
+
+export class GroupCommit<U> {
+  private pending: U[] = [];
+  private flushing = false;
+  private scheduled = false;
+
+  constructor(private readonly o: GroupCommitOptions<U>) {}
+
+  add(unit: U): void {
+    this.pending.push(unit);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.flushing || this.scheduled) return;
+    this.scheduled = true;
+    schedule(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing || this.pending.length === 0) return;
+    this.flushing = true;
+    const n = Math.max(1, this.o.take(this.pending));
+    const units = this.pending.slice(0, n);
+    this.pending = this.pending.slice(n);
+    const answer = await this.o.commit(units);
+    this.flushing = false;
+    if (this.pending.length > 0) void this.flush();
+    answer();
+  }
+}
