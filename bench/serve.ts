@@ -389,7 +389,6 @@ const singleLane = laneSweep.find((l) => l.worker_lanes === 0)!;
 
 /** Per round: the pairs' median c1 request time per token over their median floor step. */
 const roundRatios = pairRounds.map((ps) => +ratioOf(ps).toFixed(3));
-const c1 = levels[0];
 const msPerTokenC1 = median(allPairs.map((p) => p.requestMs)) / maxTokens;
 const result = {
   benchmark: 'serve',
