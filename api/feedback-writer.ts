@@ -10,9 +10,9 @@
 // One unit (a request's rows: one event, or a whole batch) is never split across transactions.
 import { and, eq } from 'drizzle-orm';
 import { feedback } from '../shared/schema';
-import { GroupCommit } from './group-commit';
 import { inJsonList } from '../shared/sql-lists';
 import type { Database, FeedbackInserter } from './deps';
+import { GroupCommit } from './group-commit';
 import { runRaw } from './raw-sql';
 
 export type FeedbackRow = typeof feedback.$inferSelect;
