@@ -41,9 +41,14 @@ export class GroupCommit<U> {
     const n = Math.max(1, this.o.take(this.pending));
     const units = this.pending.slice(0, n);
     this.pending = this.pending.slice(n);
-    const answer = await this.o.commit(units);
-    this.flushing = false;
-    if (this.pending.length > 0) void this.flush();
+    let answer: () => void;
+    try {
+      answer = await this.o.commit(units);
+    } finally {
+      // Even if a commit broke its contract and threw, later units must not wait behind it forever.
+      this.flushing = false;
+      if (this.pending.length > 0) void this.flush();
+    }
     answer();
   }
 }

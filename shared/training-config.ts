@@ -13,6 +13,8 @@ import { REWARD_POOLINGS } from './policy-io';
 
 const lr = z.number().positive().max(1);
 const frac = z.number().min(0).max(1);
+/** Top transformer blocks that train (trlx num_layers_unfrozen); -1: all. The blocks below keep their weights. */
+const unfrozenLayers = z.number().int().min(-1).default(-1);
 
 export const rewardModelConfigSchema = z
   .object({
@@ -33,9 +35,8 @@ export const rewardModelConfigSchema = z
     maxLength: z.number().int().min(8).default(128),
     /** Freeze wte/wpe: the tied embedding is the costliest gradient here and the least useful to move. */
     freezeEmbeddings: z.boolean().default(true),
-    /** Train only the top this-many transformer blocks (with ln_f and the score head); -1 trains all (trlx
-     *  num_layers_unfrozen). */
-    unfrozenLayers: z.number().int().min(-1).default(-1),
+    /** Top blocks that train, with ln_f and the score head (-1: all). */
+    unfrozenLayers,
     /** How the score head is read: 'mean' over the tokens, or at the 'last' token (TRL's sequence
      *  classification). Mean by default: on 800 VADER comparisons + 230 corrections held-out accuracy was 0.61
      *  mean vs 0.55 last (a last-token state must learn to summarise the response; a per-token score only what
@@ -136,9 +137,8 @@ export const ppoConfigSchema = z
     maxGradNorm: z.number().positive().default(1.0),
     /** Freeze wte/wpe: measured cheaper (the tied LM head still adapts through the trunk); see run-training. */
     freezeEmbeddings: z.boolean().default(true),
-    /** Train only the top this-many transformer blocks (with ln_f and the value head); -1 trains all (trlx
-     *  num_layers_unfrozen). */
-    unfrozenLayers: z.number().int().min(-1).default(-1),
+    /** Top blocks that train, with ln_f and the value head (-1: all). */
+    unfrozenLayers,
     /** Longest prompt (tokens) used for rollouts; longer prompts keep their last tokens. */
     maxPromptLength: z.number().int().min(1).default(64),
   })
