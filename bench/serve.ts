@@ -74,7 +74,9 @@ interface BareDecode {
 
 async function openBareDecode(threads: number, batch: number): Promise<BareDecode> {
   const bytes = readFileSync(join(modelDir, ARTIFACT_FILES.policyOnnx));
-  const graph = deriveStepGraph(bytes);
+  // The forward pass alone: the served graph also computes softmax(logits) for the sampler (step-graph.ts), which
+  // counts as serving overhead here.
+  const graph = deriveStepGraph(bytes, { probs: false });
   if (!graph) throw new Error('policy.onnx has no step variant');
   const session = await ort.InferenceSession.create(graph, {
     ...ortSessionOptions({ intraOpNumThreads: threads }),

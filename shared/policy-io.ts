@@ -24,6 +24,8 @@
 
 export const POLICY_INPUTS = { inputIds: 'input_ids', attentionMask: 'attention_mask', positionIds: 'position_ids' } as const;
 export const POLICY_OUTPUTS = { logits: 'logits', values: 'values' } as const;
+/** Extra output of the derived step graph (shared/sampling/step-graph.ts): softmax(logits) over the vocabulary. */
+export const STEP_PROBS = 'probs';
 export const REWARD_OUTPUT = 'rewards';
 /** How the reward graph reads its score head: averaged over the real tokens (default), or at the last one
  *  (TRL / Hugging Face sequence classification; the graph then gives the last token all of token_rewards). */

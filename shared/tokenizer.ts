@@ -139,7 +139,7 @@ export class Tokenizer {
 
   /** Text of a token sequence; invalid UTF-8 (possible in sampled output) becomes U+FFFD. */
   decode(ids: ArrayLike<number>): string {
-    return new TextDecoder('utf-8').decode(this.decodeBytes(ids));
+    return utf8Decoder.decode(this.decodeBytes(ids));
   }
 
   tokenBytes(id: number): Uint8Array {
@@ -191,6 +191,8 @@ export class Tokenizer {
 }
 
 const utf8 = new TextEncoder();
+/** Non-streaming decodes keep no state between calls, so one decoder serves them all (a new one per call cost more than the decode). */
+const utf8Decoder = new TextDecoder('utf-8');
 
 /** Incremental decoding: holds back the bytes of a character split across tokens until it is complete. */
 export class StreamDecoder {

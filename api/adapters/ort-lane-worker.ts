@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { SessionLane } from '../../shared/sampling/lane';
-import type { LaneCall, LaneInit, LaneReply } from './worker-lane';
+import { unpackStep, type LaneCall, type LaneInit, type LaneReply } from './worker-lane';
 
 const init = workerData as LaneInit;
 const session = await ort.InferenceSession.create(init.onnx, init.options);
@@ -36,7 +36,8 @@ async function handle(call: LaneCall): Promise<void> {
       reply = { id: call.id, out: { logits, values } };
       transfer = [logits.buffer, ...(values ? [values.buffer] : [])] as ArrayBuffer[];
     } else {
-      const out = await lane.step(call.run.next, call.run.lens, call.run.draws);
+      const { next, lens, draws } = unpackStep(call.run.packed, call.run.rows);
+      const out = await lane.step(next, lens, draws);
       const values = out.values && owned(out.values);
       reply = { id: call.id, out: { ...out, values } };
       transfer = [out.tokens.buffer, out.logprobs.buffer, ...(values ? [values.buffer] : [])] as ArrayBuffer[];

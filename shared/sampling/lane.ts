@@ -9,9 +9,9 @@
 // copying the cache to another thread on every step would cost more than the step. Only token ids, row lengths,
 // draws and the sampled tokens cross.
 import { Tensor, type InferenceSession } from 'onnxruntime-common';
-import { POLICY_INPUTS, POLICY_OUTPUTS, pastKeyName, pastValueName, presentKeyName, presentValueName, stepKeyName, stepValueName } from '../policy-io';
+import { POLICY_INPUTS, POLICY_OUTPUTS, STEP_PROBS, pastKeyName, pastValueName, presentKeyName, presentValueName, stepKeyName, stepValueName } from '../policy-io';
 import { KvCache } from './kv-cache';
-import { sampleToken } from './sample';
+import { plainSampling, sampleFromProbs, sampleToken } from './sample';
 
 /** What the engine needs from a session: `run` of onnxruntime's InferenceSession (node, web or a test double). */
 export interface PolicySession {
@@ -99,7 +99,11 @@ export class SessionLane implements DecodeLane {
   /** Output names holding the fed tokens' key/value per layer (step graph), or the contract's present names. */
   private readonly kvNames: { keys: string[]; values: string[] };
   private readonly fetches: string[];
+  /** The step fetches when every row samples from `probs`: the [rows, vocab] logits are not copied out. */
+  private readonly probsFetches: string[];
   private readonly hasValues: boolean;
+  /** The graph outputs softmax(logits) (step-graph.ts): temperature-1 rows sample from it (sample.ts). */
+  private readonly hasProbs: boolean;
 
   constructor(
     private readonly session: PolicySession,
@@ -112,7 +116,14 @@ export class SessionLane implements DecodeLane {
       ? { keys: layers.map(stepKeyName), values: layers.map(stepValueName) }
       : { keys: layers.map(presentKeyName), values: layers.map(presentValueName) };
     this.hasValues = session.outputNames ? session.outputNames.includes(POLICY_OUTPUTS.values) : true;
-    this.fetches = [POLICY_OUTPUTS.logits, ...(this.hasValues ? [POLICY_OUTPUTS.values] : []), ...layers.flatMap((l) => [this.kvNames.keys[l], this.kvNames.values[l]])];
+    this.hasProbs = session.outputNames?.includes(STEP_PROBS) ?? false;
+    this.fetches = [
+      POLICY_OUTPUTS.logits,
+      ...(this.hasValues ? [POLICY_OUTPUTS.values] : []),
+      ...(this.hasProbs ? [STEP_PROBS] : []),
+      ...layers.flatMap((l) => [this.kvNames.keys[l], this.kvNames.values[l]]),
+    ];
+    this.probsFetches = this.fetches.filter((f) => f !== POLICY_OUTPUTS.logits);
   }
 
   async prefill(ids: Int32Array, g: number, len: number, sources: readonly number[], used: readonly number[]): Promise<LaneOutput> {
@@ -181,7 +192,9 @@ export class SessionLane implements DecodeLane {
       feeds[pastKeyName(l)] = past.keys[l];
       feeds[pastValueName(l)] = past.values[l];
     }
-    const out = await this.session.run(feeds, this.fetches);
+    let allPlain = this.hasProbs;
+    for (let r = 0; r < B && allPlain; r++) allPlain = plainSampling(draws.temperature[r], draws.topP[r], draws.topK[r]);
+    const out = await this.session.run(feeds, allPlain ? this.probsFetches : this.fetches);
     // The fed token's key/value: the only position of a step output, the last of a present output.
     const srcLen = this.usesStepGraph ? 1 : P + 1;
     for (let l = 0; l < this.shape.nLayer; l++) {
@@ -189,12 +202,14 @@ export class SessionLane implements DecodeLane {
       const v = out[this.kvNames.values[l]].data as Float32Array;
       for (let r = 0; r < B; r++) this.cache.write(l, k, v, r, srcLen, srcLen - 1, 1, r, lens[r]);
     }
-    const logits = out[POLICY_OUTPUTS.logits].data as Float32Array;
+    const logits = out[POLICY_OUTPUTS.logits]?.data as Float32Array;
+    const probs = this.hasProbs ? (out[STEP_PROBS].data as Float32Array) : null;
     const V = this.shape.vocabSize;
     const tokens = new Int32Array(B);
     const logprobs = new Float64Array(B);
     for (let r = 0; r < B; r++) {
-      const tok = sampleToken(logits, r * V, V, { temperature: draws.temperature[r], topP: draws.topP[r], topK: draws.topK[r] }, draws.u[r]);
+      const t = draws.temperature[r], topP = draws.topP[r], topK = draws.topK[r];
+      const tok = probs && plainSampling(t, topP, topK) ? sampleFromProbs(probs, r * V, V, draws.u[r]) : sampleToken(logits, r * V, V, { temperature: t, topP, topK }, draws.u[r]);
       tokens[r] = tok.id;
       logprobs[r] = tok.logprob;
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Xoshiro128 } from './rng';
-import { sampleToken, topKIndices, expNonPositive } from './sample';
+import { sampleFromProbs, sampleToken, topKIndices, expNonPositive } from './sample';
 
 const logits = Float32Array.from([1.0, 3.0, 2.0, 3.0, -1.0, 0.5, 2.5, -5.0]);
 const V = logits.length;
@@ -89,6 +89,36 @@ describe('sampleToken', () => {
       for (let j = 0; j < rank; j++) cum += p[order[j]];
       expect(cum).toBeLessThan(0.5);
     }
+  });
+});
+
+describe('sampleFromProbs (temperature 1 from the float32 softmax of the step graph)', () => {
+  const probs = Float32Array.from(softmax(logits));
+
+  it('picks what sampleToken picks for the same draw, with the same logprob to float32 precision', () => {
+    const rng = new Xoshiro128(7);
+    let differ = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const u = rng.next();
+      const a = sampleToken(logits, 0, V, { temperature: 1, topP: 1, topK: 0 }, u);
+      const b = sampleFromProbs(probs, 0, V, u);
+      if (a.id !== b.id) differ++;
+      else expect(Math.abs(a.logprob - b.logprob)).toBeLessThan(1e-6);
+    }
+    // Only a draw within float32 rounding of a boundary may land on the neighbour.
+    expect(differ).toBeLessThanOrEqual(2);
+  });
+
+  it('reads the row at the given offset and never picks a zero-probability token', () => {
+    const two = new Float32Array(2 * V);
+    two.set([0, 0, 0.25, 0, 0.75, 0, 0, 0], V);
+    for (const u of [0, 0.2, 0.25, 0.5, 0.999999]) {
+      const t = sampleFromProbs(two, V, V, u);
+      expect([2, 4]).toContain(t.id);
+      expect(t.logprob).toBeCloseTo(Math.log(t.id === 2 ? 0.25 : 0.75), 6);
+    }
+    expect(sampleFromProbs(two, V, V, 0.2).id).toBe(2);
+    expect(sampleFromProbs(two, V, V, 0.3).id).toBe(4);
   });
 });
 

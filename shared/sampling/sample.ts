@@ -84,6 +84,31 @@ export function sampleToken(logits: Float32Array, offset: number, vocab: number,
   return { id, logprob: (logits[offset + id] - max) * invT - logZ };
 }
 
+/**
+ * sampleToken at temperature 1 with no top-k or top-p, from probabilities the session already computed (the step
+ * graph's `probs` output, softmax in float32 by onnxruntime: step-graph.ts): one pass for the sum, one walk. The
+ * draw `u` picks the same token as sampleToken but where float32 rounding moves a boundary past it (~1e-7 of the
+ * mass); the log-probability is float32-exact.
+ */
+export function sampleFromProbs(probs: Float32Array, offset: number, vocab: number, u: number): SampledToken {
+  let sum = 0;
+  for (let i = offset; i < offset + vocab; i++) sum += probs[i];
+  const target = u * sum;
+  let cum = 0;
+  let last = offset;
+  for (let i = offset; i < offset + vocab; i++) {
+    const q = probs[i];
+    if (q === 0) continue;
+    cum += q;
+    last = i;
+    if (cum > target) break;
+  }
+  return { id: last - offset, logprob: Math.log(probs[last] / sum) };
+}
+
+/** True when sampleFromProbs applies: plain sampling at temperature 1. */
+export const plainSampling = (temperature: number, topP: number, topK: number) => temperature === 1 && topP >= 1 && topK <= 0;
+
 /** POW2[k + POW2_BIAS] = 2^k for k in [-POW2_BIAS, 0]: the exponent half of expNonPositive. */
 const POW2_BIAS = 1100;
 const POW2 = Float64Array.from({ length: POW2_BIAS + 1 }, (_, k) => 2 ** (k - POW2_BIAS));

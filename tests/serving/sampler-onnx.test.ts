@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeOnnxRuntime } from '../../api/adapters/onnxruntime-node';
 import { writeRandomPolicy, type RandomPolicy } from '../../bench/random-policy';
 import { ortSessionOptions } from '../../shared/onnx-session';
+import { STEP_PROBS } from '../../shared/policy-io';
 import { GenerationEngine } from '../../shared/sampling';
 import { deriveStepGraph } from '../../shared/sampling/step-graph';
 import { Tokenizer } from '../../shared/tokenizer';
@@ -84,6 +85,30 @@ describe('GenerationEngine on onnxruntime-node', () => {
     expect(stepEngine.stats.rowSteps / stepEngine.stats.steps).toBeGreaterThan(2);
   });
 
+  it('the step graph’s probs output is softmax(logits) over the vocabulary, and the contract graph has none', async () => {
+    expect(session.outputNames).not.toContain(STEP_PROBS);
+    expect(stepSession.outputNames).toContain(STEP_PROBS);
+    const ids = tok.encode('Once upon a time');
+    const L = ids.length;
+    const int64 = (v: number[]) => new ort.Tensor('int64', BigInt64Array.from(v.map(BigInt)), [1, L]);
+    const feeds: Record<string, ort.Tensor> = { input_ids: int64(ids), attention_mask: int64(ids.map(() => 1)), position_ids: int64(ids.map((_, i) => i)) };
+    const hd = policy.config.dModel / policy.config.nHead;
+    for (let l = 0; l < policy.config.nLayer; l++) {
+      for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, policy.config.nHead, 0, hd]);
+    }
+    const out = await stepSession.run(feeds);
+    const V = policy.config.vocabSize;
+    expect(out[STEP_PROBS].dims).toEqual([1, L, V]);
+    const logits = out.logits.data as Float32Array;
+    const probs = out[STEP_PROBS].data as Float32Array;
+    for (let t = 0; t < L; t++) {
+      const row = logits.subarray(t * V, (t + 1) * V);
+      const m = Math.max(...row);
+      const z = row.reduce((a, x) => a + Math.exp(x - m), 0);
+      for (let v = 0; v < V; v += 17) expect(Math.abs(probs[t * V + v] - Math.exp(row[v] - m) / z)).toBeLessThan(1e-6);
+    }
+  });
+
   it('the adapter’s worker-thread lane samples what a single in-thread lane samples', async () => {
     const bytes = readFileSync(join(policy.dir, 'policy.onnx'));
     const laned = await nodeOnnxRuntime({}, { workerLanes: 1, wideThreads: 1 }).createSession(bytes);
@@ -91,7 +116,8 @@ describe('GenerationEngine on onnxruntime-node', () => {
     try {
       const e = new GenerationEngine(laned, { config: policy.config, tokenizer: tok });
       expect(e.laneCount).toBe(2);
-      const reqs = Array.from({ length: 8 }, (_, i) => ({ prompt: ['Once upon a time', 'A longer prompt than the first one', 'Hi'][i % 3], maxTokens: 10 + 3 * i, temperature: 0.9, topK: 40, seed: 100 + i, n: 1 + (i % 2) }));
+      // Odd requests sample plainly at temperature 1 (from the step graph's probs), even ones through the JS sampler.
+      const reqs = Array.from({ length: 8 }, (_, i) => ({ prompt: ['Once upon a time', 'A longer prompt than the first one', 'Hi'][i % 3], maxTokens: 10 + 3 * i, ...(i % 2 ? { temperature: 1 } : { temperature: 0.9, topK: 40 }), seed: 100 + i, n: 1 + (i % 2) }));
       // Two waves, so rows join the worker lane while it is decoding and leave it mid-run.
       const first = Promise.all(reqs.slice(0, 5).map((r) => e.generate(r)));
       await new Promise((r) => setTimeout(r, 5));
