@@ -4,7 +4,8 @@
 // http_over_floor = (per-token time through HTTP at concurrency 1) / (bare onnxruntime decode-step time at
 // batch 1, measured in this run on the graph the server runs: the step graph, shared/sampling/step-graph.ts,
 // with the server's session options; only session.run is timed). Also, to show what each buys: the bare step
-// with 1 and 2 intra-op threads at batch 1 and 32, and concurrency 32 without the wide session for big runs,
+// with 1 and 2 intra-op threads at batch 1 and 32, concurrency 32 with the other wide-session setting (a second
+// session with 2 intra-op threads for big runs, or none),
 // with the other counts of worker-thread decode lanes among 0–3 (api/adapters/worker-lane.ts), and without
 // cross-request batching (maxBatchRows 1). Each level records the load average, the CPU per token of server and
 // client and the server main thread's busy share: other work on this machine distorts the figures, and the
@@ -13,7 +14,8 @@
 // Model: models/base when it holds policy.onnx + config.json + tokenizer.json, else a random-weight model of
 // FALLBACK_CONFIG (speed does not depend on the weights' values; the JSON says which).
 //
-//   npm run bench:serve [-- --seconds 8 --rounds 4 --tokens 64 --wide-threads 2 --worker-lanes 2]
+//   npm run bench:serve [-- --seconds 8 --rounds 4 --tokens 64 --wide-threads 1 --worker-lanes 2]
+// --wide-threads and --worker-lanes default to what `npm start` runs (api/adapters/onnxruntime-node.ts).
 import { fork } from 'node:child_process';
 import http from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,7 +42,7 @@ const { values: args } = parseArgs({
     tokens: { type: 'string', default: '64' },
     model: { type: 'string', default: 'models/base' },
     out: { type: 'string', default: 'bench/results/serve.json' },
-    'wide-threads': { type: 'string', default: '2' },
+    'wide-threads': { type: 'string', default: '1' },
     'worker-lanes': { type: 'string', default: '2' },
   },
 });
@@ -373,10 +375,11 @@ const noBatch = await load(unbatched, 32, seconds);
 console.log(`concurrency 32 without cross-request batching: ${noBatch.tokens_per_s} tokens/s`);
 await unbatched.stop();
 
-const narrowOnly = await startChild(64, 1, workerLanes);
-const singleSession = await load(narrowOnly, 32, seconds);
-console.log(`concurrency 32 without the wide session: ${singleSession.tokens_per_s} tokens/s`);
-await narrowOnly.stop();
+const otherWide = wideThreads > 1 ? 1 : 2;
+const otherWideServer = await startChild(64, otherWide, workerLanes);
+const otherWideC32 = { wide_session_threads: otherWide, ...(await load(otherWideServer, 32, seconds)) };
+console.log(`concurrency 32 with wide session threads ${otherWide}: ${otherWideC32.tokens_per_s} tokens/s`);
+await otherWideServer.stop();
 
 // Other worker-lane counts at concurrency 32 (0 = decoding on the server's main thread only, as before lanes; 3 =
 // more lanes than cores, so one lane's thread can fill a core while another waits for its step's turnaround).
@@ -412,7 +415,7 @@ const result = {
   },
   levels,
   no_cross_request_batching_c32: noBatch,
-  no_wide_session_c32: singleSession,
+  other_wide_session_c32: otherWideC32,
   worker_lane_sweep_c32: laneSweep,
   http_ms_per_token_c1: +msPerTokenC1.toFixed(4),
   http_over_floor: +ratioOf(allPairs).toFixed(3),
