@@ -101,6 +101,8 @@ export class SessionLane implements DecodeLane {
   private readonly fetches: string[];
   /** The step fetches when every row samples from `probs`: the [rows, vocab] logits are not copied out. */
   private readonly probsFetches: string[];
+  /** A prefill samples from its last positions' logits on the engine's side: no [g, len, vocab] probs copy. */
+  private readonly prefillFetches: string[];
   private readonly hasValues: boolean;
   /** The graph outputs softmax(logits) (step-graph.ts): temperature-1 rows sample from it (sample.ts). */
   private readonly hasProbs: boolean;
@@ -124,6 +126,7 @@ export class SessionLane implements DecodeLane {
       ...layers.flatMap((l) => [this.kvNames.keys[l], this.kvNames.values[l]]),
     ];
     this.probsFetches = this.fetches.filter((f) => f !== POLICY_OUTPUTS.logits);
+    this.prefillFetches = this.fetches.filter((f) => f !== STEP_PROBS);
   }
 
   async prefill(ids: Int32Array, g: number, len: number, sources: readonly number[], used: readonly number[]): Promise<LaneOutput> {
@@ -144,7 +147,7 @@ export class SessionLane implements DecodeLane {
       feeds[pastKeyName(l)] = new Tensor('float32', empty, [g, nHead, 0, headDim]);
       feeds[pastValueName(l)] = new Tensor('float32', empty, [g, nHead, 0, headDim]);
     }
-    const out = await this.session.run(feeds, this.fetches);
+    const out = await this.session.run(feeds, this.prefillFetches);
     if (sources.length) {
       let longest = len;
       for (const n of used) if (n > longest) longest = n;
