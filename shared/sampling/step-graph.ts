@@ -107,10 +107,6 @@ function floatOutput(name: string): Uint8Array {
   return concat([str(1, name), lenField(2, lenField(1, int(1, 1 /* FLOAT */)))]);
 }
 
-/**
- * policy.onnx bytes → the step variant's bytes, or null when the graph does not have the exporter's
- * `present = Concat(past, new)` pattern for every layer. Metadata, inputs and the other outputs are unchanged.
- */
 export interface StepGraphOptions {
   /**
    * Also output `probs` = softmax(logits) over the vocabulary (default true): onnxruntime's vectorised exp makes
@@ -119,6 +115,10 @@ export interface StepGraphOptions {
   probs?: boolean;
 }
 
+/**
+ * policy.onnx bytes → the step variant's bytes, or null when the graph does not have the exporter's
+ * `present = Concat(past, new)` pattern for every layer. Metadata, inputs and the other outputs are unchanged.
+ */
 export function deriveStepGraph(onnx: Uint8Array, opts: StepGraphOptions = {}): Uint8Array | null {
   const model = fields(onnx);
   const graphIdx = model.findIndex((f) => f.field === 7 && f.body);
