@@ -213,6 +213,8 @@ export interface ParamSpec {
   init: 'normal' | 'residual' | 'pos' | 'zeros' | 'ones';
   /** trunk = shared by policy and reward model; value/reward = the scalar heads. */
   group: 'trunk' | 'value' | 'reward';
+  /** The transformer block (h.{block}.*) the parameter belongs to; absent for embeddings, ln_f and heads. */
+  block?: number;
 }
 
 export interface HeadOptions {
@@ -231,18 +233,18 @@ export function paramSpecs(c: ModelConfig, heads: HeadOptions = { value: true, r
   for (let i = 0; i < c.nLayer; i++) {
     const p = `h.${i}.`;
     s.push(
-      { name: p + 'ln_1.weight', shape: [C], init: 'ones', group: 'trunk' },
-      { name: p + 'ln_1.bias', shape: [C], init: 'zeros', group: 'trunk' },
-      { name: p + 'attn.c_attn.weight', shape: [C, 3 * C], init: 'normal', group: 'trunk' },
-      { name: p + 'attn.c_attn.bias', shape: [3 * C], init: 'zeros', group: 'trunk' },
-      { name: p + 'attn.c_proj.weight', shape: [C, C], init: 'residual', group: 'trunk' },
-      { name: p + 'attn.c_proj.bias', shape: [C], init: 'zeros', group: 'trunk' },
-      { name: p + 'ln_2.weight', shape: [C], init: 'ones', group: 'trunk' },
-      { name: p + 'ln_2.bias', shape: [C], init: 'zeros', group: 'trunk' },
-      { name: p + 'mlp.c_fc.weight', shape: [C, M], init: 'normal', group: 'trunk' },
-      { name: p + 'mlp.c_fc.bias', shape: [M], init: 'zeros', group: 'trunk' },
-      { name: p + 'mlp.c_proj.weight', shape: [M, C], init: 'residual', group: 'trunk' },
-      { name: p + 'mlp.c_proj.bias', shape: [C], init: 'zeros', group: 'trunk' },
+      { name: p + 'ln_1.weight', shape: [C], init: 'ones', group: 'trunk', block: i },
+      { name: p + 'ln_1.bias', shape: [C], init: 'zeros', group: 'trunk', block: i },
+      { name: p + 'attn.c_attn.weight', shape: [C, 3 * C], init: 'normal', group: 'trunk', block: i },
+      { name: p + 'attn.c_attn.bias', shape: [3 * C], init: 'zeros', group: 'trunk', block: i },
+      { name: p + 'attn.c_proj.weight', shape: [C, C], init: 'residual', group: 'trunk', block: i },
+      { name: p + 'attn.c_proj.bias', shape: [C], init: 'zeros', group: 'trunk', block: i },
+      { name: p + 'ln_2.weight', shape: [C], init: 'ones', group: 'trunk', block: i },
+      { name: p + 'ln_2.bias', shape: [C], init: 'zeros', group: 'trunk', block: i },
+      { name: p + 'mlp.c_fc.weight', shape: [C, M], init: 'normal', group: 'trunk', block: i },
+      { name: p + 'mlp.c_fc.bias', shape: [M], init: 'zeros', group: 'trunk', block: i },
+      { name: p + 'mlp.c_proj.weight', shape: [M, C], init: 'residual', group: 'trunk', block: i },
+      { name: p + 'mlp.c_proj.bias', shape: [C], init: 'zeros', group: 'trunk', block: i },
     );
   }
   s.push({ name: 'ln_f.weight', shape: [C], init: 'ones', group: 'trunk' }, { name: 'ln_f.bias', shape: [C], init: 'zeros', group: 'trunk' });

@@ -39,12 +39,9 @@ export class ModelOptimizer {
 
   constructor(private readonly model: GPT, o: ModelOptimizerOptions) {
     const firstTrained = o.unfrozenLayers === undefined || o.unfrozenLayers < 0 ? 0 : Math.max(0, model.config.nLayer - o.unfrozenLayers);
-    const frozenBlock = (name: string) => {
-      const block = /^h\.(\d+)\./.exec(name);
-      return block !== null && Number(block[1]) < firstTrained;
-    };
+    const frozenBlock = (block: number | undefined) => block !== undefined && block < firstTrained;
     const specs = model.specs.filter(
-      (s) => o.groups.includes(s.group) && !(o.freezeEmbeddings && (s.name === 'wte.weight' || s.name === 'wpe.weight')) && !frozenBlock(s.name),
+      (s) => o.groups.includes(s.group) && !(o.freezeEmbeddings && (s.name === 'wte.weight' || s.name === 'wpe.weight')) && !frozenBlock(s.block),
     );
     let offset = 0;
     for (const s of specs) {
