@@ -83,21 +83,8 @@ export function rowJson(r: NewFeedbackRow): string {
   ]);
 }
 
-/** Units for one flush: whole units, in order, while under MAX_ROWS_PER_FLUSH and MAX_FLUSH_CHARS (the first always). */
-function takeUnits(pending: readonly Unit[]): number {
-  let take = 0;
-  let rowCount = 0;
-  let chars = 0;
-  while (take < pending.length && (take === 0 || (rowCount + pending[take].rows.length <= MAX_ROWS_PER_FLUSH && chars + pending[take].chars <= MAX_FLUSH_CHARS))) {
-    rowCount += pending[take].rows.length;
-    chars += pending[take].chars;
-    take++;
-  }
-  return take;
-}
-
 export class FeedbackWriter {
-  private readonly group = new GroupCommit<Unit>({ take: takeUnits, commit: (units) => this.commitUnits(units) });
+  private readonly group = new GroupCommit<Unit>({ maxRows: MAX_ROWS_PER_FLUSH, maxChars: MAX_FLUSH_CHARS, commit: (units) => this.commitUnits(units) });
   private readonly insertRows: (rowsJson: string) => Promise<number>;
 
   /**

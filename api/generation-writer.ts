@@ -19,16 +19,8 @@ interface Unit {
 /** Most rows per flush: 12 columns each, far below SQLite's 32,766 bound parameters per statement. */
 const MAX_ROWS_PER_FLUSH = 512;
 
-/** Units for one flush: whole requests while under MAX_ROWS_PER_FLUSH (the first always). */
-function takeUnits(pending: readonly Unit[]): number {
-  let take = 0;
-  let rowCount = 0;
-  while (take < pending.length && (take === 0 || rowCount + pending[take].rows.length <= MAX_ROWS_PER_FLUSH)) rowCount += pending[take++].rows.length;
-  return take;
-}
-
 export class GenerationWriter {
-  private readonly group = new GroupCommit<Unit>({ take: takeUnits, commit: (units) => this.commitUnits(units) });
+  private readonly group = new GroupCommit<Unit>({ maxRows: MAX_ROWS_PER_FLUSH, commit: (units) => this.commitUnits(units) });
 
   /** `groupCommit: false` (workerd, whose I/O belongs to the request that started it) stores each request alone. */
   constructor(private readonly db: Database, private readonly opts: { groupCommit: boolean } = { groupCommit: true }) {}

@@ -7,14 +7,21 @@
 const schedule: (fn: () => void) => void =
   typeof globalThis.setImmediate === 'function' ? (fn) => globalThis.setImmediate(fn) : (fn) => setTimeout(fn, 0);
 
+/** What a batch is bounded by: each unit's rows, and its `chars` when the writer binds text (feedback's row JSON). */
+export interface GroupUnit {
+  rows: readonly unknown[];
+  chars?: number;
+}
+
 export interface GroupCommitOptions<U> {
-  /** How many of the pending units, in order, the next batch takes (at least one is always taken). */
-  take(pending: readonly U[]): number;
+  /** A batch takes whole pending units, in order, while it stays under these (the first unit always). */
+  maxRows: number;
+  maxChars?: number;
   /** Commits one batch and returns how to answer its units (called once the next batch is on its way); never rejects. */
   commit(units: U[]): Promise<() => void>;
 }
 
-export class GroupCommit<U> {
+export class GroupCommit<U extends GroupUnit> {
   private pending: U[] = [];
   private flushing = false;
   private scheduled = false;
@@ -38,7 +45,7 @@ export class GroupCommit<U> {
   private async flush(): Promise<void> {
     if (this.flushing || this.pending.length === 0) return;
     this.flushing = true;
-    const n = Math.max(1, this.o.take(this.pending));
+    const n = this.take();
     const units = this.pending.slice(0, n);
     this.pending = this.pending.slice(n);
     let answer: () => void;
@@ -50,5 +57,21 @@ export class GroupCommit<U> {
       if (this.pending.length > 0) void this.flush();
     }
     answer();
+  }
+
+  /** How many pending units the next batch takes. */
+  private take(): number {
+    const maxChars = this.o.maxChars ?? Infinity;
+    let n = 0;
+    let rows = 0;
+    let chars = 0;
+    for (const u of this.pending) {
+      const c = u.chars ?? 0;
+      if (n > 0 && (rows + u.rows.length > this.o.maxRows || chars + c > maxChars)) break;
+      rows += u.rows.length;
+      chars += c;
+      n++;
+    }
+    return n;
   }
 }
