@@ -212,7 +212,7 @@ export class SessionLane implements DecodeLane {
     const logprobs = new Float64Array(B);
     for (let r = 0; r < B; r++) {
       const t = draws.temperature[r], topP = draws.topP[r], topK = draws.topK[r];
-      const tok = probs && plainSampling(t, topP, topK) ? sampleFromProbs(probs, r * V, V, draws.u[r]) : sampleToken(logits, r * V, V, { temperature: t, topP, topK }, draws.u[r]);
+      const tok = probs && (allPlain || plainSampling(t, topP, topK)) ? sampleFromProbs(probs, r * V, V, draws.u[r]) : sampleToken(logits, r * V, V, { temperature: t, topP, topK }, draws.u[r]);
       tokens[r] = tok.id;
       logprobs[r] = tok.logprob;
     }
