@@ -64,9 +64,12 @@ export const sftConfigSchema = z
     batchSize: z.number().int().min(1).max(256).default(8),
     /** Freeze wte/wpe (see rewardModel.freezeEmbeddings). */
     freezeEmbeddings: z.boolean().default(true),
-    /** Most demonstrations per run (newest first). The policy is warm-started, so older demonstrations are
-     *  already in it: fitting all of them again every run only spends KL on memorising them. */
+    /** Most demonstrations per run: the corrections new since the last successful run, newest first. The policy is
+     *  warm-started, so older demonstrations are already in it: fitting them again every run only spends KL on
+     *  memorising them. */
     maxDemonstrations: z.number().int().min(0).default(128),
+    /** Older demonstrations (trained by earlier runs) added as a seeded random sample, within maxDemonstrations. */
+    replayDemonstrations: z.number().int().min(0).default(0),
     /** For a correction, train only the tokens the user's edit changed (those outside the longest common
      *  subsequence of the output's and the correction's tokens); the rest is the policy's own text, which it
      *  would otherwise memorise sample by sample, spending KL on nothing the user asked for. */
@@ -112,6 +115,11 @@ export const ppoConfigSchema = z
     klTarget: z.number().positive().default(6),
     /** Adaptive controller horizon in episodes (TRL legacy: 10000). */
     klHorizon: z.number().positive().default(10000),
+    /** Weight of the exact KL to the reference in the loss: at each response position Σ_v π(v) log(π(v)/π_ref(v))
+     *  over the whole vocabulary, averaged over tokens (0: off, the KL acts only through the reward's −β·KL). The
+     *  reward's penalty reaches the policy through sampled tokens and noisy advantages; this term's gradient is the
+     *  KL's own, so drift the reward did not ask for is pulled back directly. */
+    klLossCoef: z.number().min(0).default(0),
     /** Per-token KL estimator in the reward: k3 = (r − 1) − log r ≥ 0 (Schulman), or k1 clamped at 0. Both are
      *  non-negative so the optimiser cannot farm negative KL estimates. */
     klEstimator: z.enum(['k3', 'k1_clamped']).default('k3'),
@@ -150,6 +158,10 @@ export const runConfigSchema = z
     /** Gate: a candidate whose mean KL to the reference on held-out prompts exceeds this (nats per response)
      *  is rejected, however well it scores. */
     klBudget: z.number().positive().default(10),
+    /** PPO makes no update from a rollout batch whose KL to the reference is past this share of klBudget (0: off).
+     *  Without it, a run that starts near the budget spends a whole run's KL and its candidate is rejected
+     *  (bench:loop: v7–v9 rejected; with 0.9, v7 and v8 went live at 9.5 and 9.1 nats, each with a newer RM). */
+    ppoKlStop: frac.default(0.9),
     /** Gate: the candidate's mean RM score must beat the live policy's by more than this. */
     minScoreGain: z.number().default(0),
     /** Wall-time budget of one run in seconds; PPO stops early to leave time for evaluation and publishing. */

@@ -110,6 +110,42 @@ describe('runPpo + evaluatePolicy', () => {
     expect(after.klToRef).toBeGreaterThan(0.05);
   }, 60_000);
 
+  it('klLossCoef: the exact KL term in the loss keeps the same updates closer to the reference', async () => {
+    const run = async (klLossCoef: number) => {
+      const cfg = parseTrainingConfig({
+        ppo: { totalEpisodes: 192, rolloutBatchSize: 32, miniBatchSize: 16, responseLength: 8, learningRate: 3e-3, freezeEmbeddings: false, klCoef: 0.02, maxPromptLength: 16, klLossCoef },
+      }).ppo;
+      const p = new GPT(TINY, { heads: { value: true }, seed: 12 }); // the reference's own weights
+      const res = await runPpo({ policy: p, reference: refSession, rewardModel: rmSession, tokenizer: tok, prompts: PROMPTS, config: cfg, seed: 9 });
+      const s = await exportPolicySession(p);
+      const ev = await evaluatePolicy({ ...evalOpts(), policy: s, samplingSeed: 7 });
+      await s.release();
+      p.dispose();
+      for (const m of res.iterations) expect(m.klExact === undefined).toBe(klLossCoef === 0);
+      if (klLossCoef > 0) {
+        // Exact KL is ≥ 0 and grows as the policy moves (the first batch starts on the reference itself).
+        for (const m of res.iterations) expect(m.klExact!).toBeGreaterThanOrEqual(0);
+        expect(res.iterations.at(-1)!.klExact!).toBeGreaterThan(res.iterations[0].klExact!);
+      }
+      return { kl: ev.klToRef, score: res.iterations.at(-1)!.score };
+    };
+    const free = await run(0);
+    const held = await run(2);
+    expect(free.kl).toBeGreaterThan(0.05);
+    expect(held.kl).toBeLessThan(free.kl * 0.7);
+  }, 60_000);
+
+  it('stopAtKl: makes no update from a batch whose KL to the reference is past the bound', async () => {
+    const cfg = parseTrainingConfig({ ppo: { totalEpisodes: 320, rolloutBatchSize: 32, miniBatchSize: 16, responseLength: 8, learningRate: 3e-3, freezeEmbeddings: false, klCoef: 0.02, maxPromptLength: 16 } }).ppo;
+    const p = new GPT(TINY, { heads: { value: true }, seed: 12 }); // the reference's own weights
+    const res = await runPpo({ policy: p, reference: refSession, rewardModel: rmSession, tokenizer: tok, prompts: PROMPTS, config: cfg, seed: 3, stopAtKl: 0.1 });
+    p.dispose();
+    expect(res.stoppedBy).toBe('kl');
+    expect(res.iterations.length).toBeGreaterThan(0);
+    expect(res.iterations.length).toBeLessThan(10); // the unbounded run above takes all 10
+    for (const m of res.iterations) expect(m.kl).toBeLessThanOrEqual(0.1);
+  }, 60_000);
+
   it('stops at the deadline and rejects when aborted', async () => {
     const cfg = parseTrainingConfig({ ppo: { totalEpisodes: 64, rolloutBatchSize: 16, miniBatchSize: 8, responseLength: 4 } }).ppo;
     const p = policy.clone();

@@ -5,6 +5,7 @@
 // candidate, keeps it as `rejected` with the numbers, and the live policy does not change.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { splitOf } from '../../shared/preference-pairs';
 import { makeWorkerFixture, policyRows, sendFeedback, spawnWorker, syntheticFeedback, TEST_TRAINING, waitFor, type WorkerFixture } from './helpers';
 
 let f: WorkerFixture;
@@ -87,7 +88,8 @@ describe('training run', () => {
 
   it('keeps a candidate beyond the KL budget as rejected, with the numbers, and leaves live alone', async () => {
     expect((await f.call('PUT', '/v1/config/training', { ...TEST_TRAINING, ppo: { ...TEST_TRAINING.ppo, totalEpisodes: 32 }, run: { ...TEST_TRAINING.run, klBudget: 1e-9 } })).status).toBe(200);
-    await sendFeedback(f, syntheticFeedback(8, 1, 99).events);
+    const second = syntheticFeedback(8, 1, 99).events as { type: string; prompt: string }[];
+    await sendFeedback(f, second);
     const created = await f.call('POST', '/v1/training-runs', {});
     expect(created.status).toBe(201);
     const id = created.body.run.id as string;
@@ -102,6 +104,9 @@ describe('training run', () => {
     expect(done.status).toBe('succeeded');
     expect(done.policy_version).toBe(3);
     expect(done.metrics['gate/passed']).toBe(0);
+    // SFT takes only the corrections new since the first run (that run trained the older ones).
+    expect(done.metrics['data/demonstrations']).toBe(second.filter((e) => e.type === 'correction' && splitOf(e.prompt) === 'train').length);
+    expect(done.metrics['data/replay_demonstrations']).toBe(0);
     expect(done.metrics['gate/candidate_kl']).toBeGreaterThan(1e-9);
     expect(String(done.metrics['gate/reason'])).toMatch(/KL .* > klBudget/);
     const rows = await policyRows(f, f.api.defaultProjectId);

@@ -132,6 +132,10 @@ export interface RunPpoOptions {
   signal?: AbortSignal;
   /** Absolute Date.now() deadline; see the header. */
   deadlineMs?: number;
+  /** No update from a rollout batch whose mean KL to the reference (nats per response) is above this: PPO returns
+   *  with stoppedBy 'kl'. The run passes a share of the gate's KL budget, so a run near it still yields a candidate
+   *  the gate can take instead of one past the budget. */
+  stopAtKl?: number;
   /** Called after each rollout batch's updates. */
   onIteration?: (m: PpoIterationMetrics) => void;
 }
@@ -148,6 +152,9 @@ export interface PpoIterationMetrics {
   penalizedScore: number;
   /** Mean KL to the reference, nats per response (sum over tokens of the configured estimator) [objective/kl]. */
   kl: number;
+  /** With ppo.klLossCoef: the exact KL to the reference (Σ over the vocabulary per position), per response, on the
+   *  first epoch's minibatches [objective/kl_exact]. */
+  klExact?: number;
   /** Mean of penalizedScore − β·KL [objective/rlhf_reward]. */
   rlhfReward: number;
   /** Mean per-token entropy of the policy on its rollouts, nats [policy/entropy]. */
@@ -186,7 +193,7 @@ export interface RunPpoResult {
   episodes: number;
   /** β after the last controller update (store it to continue the controller in the next run). */
   finalBeta: number;
-  stoppedBy: 'done' | 'deadline';
+  stoppedBy: 'done' | 'deadline' | 'kl';
   /** Whole-run figures (sums of the per-iteration timings). */
   rolloutTokensPerS: number;
   updateTokensPerS: number;
@@ -204,6 +211,7 @@ export function metricRecord(m: PpoIterationMetrics): Record<string, number> {
     'objective/score': m.score,
     'objective/penalized_score': m.penalizedScore,
     'objective/kl': m.kl,
+    ...(m.klExact !== undefined ? { 'objective/kl_exact': m.klExact } : {}),
     'objective/rlhf_reward': m.rlhfReward,
     'objective/beta': m.beta,
     'policy/entropy': m.entropy,

@@ -43,6 +43,8 @@ function std(x: ArrayLike<number>): number {
 interface Scored extends Episode {
   advantages: Float64Array;
   returns: Float64Array;
+  /** With klLossCoef: the reference's log-distribution at each response position, [L × V]. */
+  refDist?: Float32Array;
 }
 
 export async function runPpoImpl(o: RunPpoOptions): Promise<RunPpoResult> {
@@ -96,7 +98,8 @@ export async function runPpoImpl(o: RunPpoOptions): Promise<RunPpoResult> {
 
     // 2. score: reference log-probs and RM scores
     t = performance.now();
-    const refLp = await responseLogProbs(o.reference, policy.config, eps, cfg.temperature);
+    const refDist: Float32Array[] | undefined = cfg.klLossCoef > 0 ? [] : undefined;
+    const refLp = await responseLogProbs(o.reference, policy.config, eps, cfg.temperature, refDist);
     const { scores: rawScores, responseTerms } = await rewardsWithTerms(o.rewardModel, eps);
     const scoreS = (performance.now() - t) / 1000;
 
@@ -129,13 +132,17 @@ export async function runPpoImpl(o: RunPpoOptions): Promise<RunPpoResult> {
       sumKl += klSum;
       sumLen += L;
       sumEos += e.endedWithEos ? 1 : 0;
-      return { ...e, advantages, returns };
+      return { ...e, advantages, returns, refDist: refDist?.[i] };
     });
+    if (o.stopAtKl !== undefined && sumKl / n > o.stopAtKl) {
+      stoppedBy = 'kl';
+      break;
+    }
     if (cfg.whitenAdvantages) whiten(scored.map((s) => s.advantages));
 
     // 6–7. PPO epochs over shuffled minibatches
     t = performance.now();
-    const acc = { clip: 0, approxKl: 0, pg: 0, vf: 0, vclip: 0, steps: 0, entropy: 0, entSteps: 0, tokens: 0 };
+    const acc = { clip: 0, approxKl: 0, pg: 0, vf: 0, vclip: 0, steps: 0, entropy: 0, entSteps: 0, klExact: 0, tokens: 0 };
     let epochsRun = 0;
     for (let epoch = 0; epoch < cfg.ppoEpochs; epoch++) {
       const order = shuffled(scored, (o.seed + it * 131 + epoch) >>> 0);
@@ -151,7 +158,7 @@ export async function runPpoImpl(o: RunPpoOptions): Promise<RunPpoResult> {
         acc.vclip += r.valueClipFrac;
         acc.steps++;
         acc.tokens += r.tokens;
-        if (epoch === 0) (acc.entropy += r.entropy), acc.entSteps++;
+        if (epoch === 0) (acc.entropy += r.entropy), (acc.klExact += r.klToRef), acc.entSteps++;
         epochKl += r.approxKl;
         epochSteps++;
       }
@@ -176,6 +183,7 @@ export async function runPpoImpl(o: RunPpoOptions): Promise<RunPpoResult> {
       kl: meanKl,
       rlhfReward: sumPenalized / n - beta * meanKl,
       entropy: acc.entropy / Math.max(1, acc.entSteps),
+      ...(cfg.klLossCoef > 0 ? { klExact: (acc.klExact / Math.max(1, acc.entSteps)) * (sumLen / n) } : {}),
       clipFrac: acc.clip / acc.steps,
       approxKl: acc.approxKl / acc.steps,
       policyLoss: acc.pg / acc.steps,
@@ -216,6 +224,8 @@ interface StepMetrics {
   valueClipFrac: number;
   approxKl: number;
   entropy: number;
+  /** With klLossCoef: mean exact per-token KL to the reference over the minibatch's tokens (NaN otherwise). */
+  klToRef: number;
   /** Sequence tokens (prompt + response) through forward and backward. */
   tokens: number;
 }
@@ -256,6 +266,13 @@ function ppoStep(policy: GPT, opt: ModelOptimizer, mb: Scored[], cfg: PpoConfig,
   try {
     const tTarget = keep(tf.tensor1d(target, 'int32')), tW = keep(tf.tensor1d(w)), tOldLp = keep(tf.tensor1d(oldLp)), tOldV = keep(tf.tensor1d(oldV));
     const tAdv = keep(tf.tensor1d(adv)), tRet = keep(tf.tensor1d(ret));
+    let tRefDist: tf.Tensor2D | null = null;
+    if (cfg.klLossCoef > 0) {
+      const V = policy.config.vocabSize;
+      const d = new Float32Array(M * V); // padding rows stay 0: their weight is 0
+      mb.forEach((e, b) => d.set(e.refDist!, b * R * V));
+      tRefDist = keep(tf.tensor2d(d, [M, V]));
+    }
     const nTok = keep(tf.sum(tW));
     const wmean = (x: tf.Tensor) => tf.div(tf.sum(tf.mul(x, tW)), nTok) as tf.Scalar;
     const wte = policy.weights.get('wte.weight')!;
@@ -285,11 +302,16 @@ function ppoStep(policy: GPT, opt: ModelOptimizer, mb: Scored[], cfg: PpoConfig,
       aux.policyLoss = pgLoss;
       aux.valueLoss = vfLoss;
       let loss = tf.add(pgLoss, tf.mul(cfg.vfCoef, vfLoss)) as tf.Scalar;
-      if (cfg.entCoef > 0 || withEntropy) {
-        const lp = tf.logSoftmax(logits);
+      const lp = cfg.entCoef > 0 || withEntropy || tRefDist ? tf.logSoftmax(logits) : null;
+      if (lp && (cfg.entCoef > 0 || withEntropy)) {
         const ent = wmean(tf.neg(tf.sum(tf.mul(tf.exp(lp), lp), -1)));
         aux.entropy = ent;
         if (cfg.entCoef > 0) loss = tf.sub(loss, tf.mul(cfg.entCoef, ent)) as tf.Scalar;
+      }
+      if (lp && tRefDist) {
+        const klRef = wmean(tf.sum(tf.mul(tf.exp(lp), tf.sub(lp, tRefDist)), -1));
+        aux.klToRef = klRef;
+        loss = tf.add(loss, tf.mul(cfg.klLossCoef, klRef)) as tf.Scalar;
       }
       return loss;
     }, cfg.learningRate);
@@ -300,6 +322,7 @@ function ppoStep(policy: GPT, opt: ModelOptimizer, mb: Scored[], cfg: PpoConfig,
     valueClipFrac: res.aux.valueClipFrac,
     approxKl: res.aux.approxKl,
     entropy: res.aux.entropy ?? NaN,
+    klToRef: res.aux.klToRef ?? NaN,
     tokens,
   };
   } finally {

@@ -57,11 +57,28 @@ function logProbAt(logits: Float32Array, off: number, V: number, target: number,
   return (logits[off + target] - max) / temperature - Math.log(sum);
 }
 
+/** log softmax(row / temperature) of the V logits at `off`, written to `out` at `at`. */
+function logSoftmaxInto(logits: Float32Array, off: number, V: number, temperature: number, out: Float32Array, at: number): void {
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) if (logits[off + v] > max) max = logits[off + v];
+  let sum = 0;
+  for (let v = 0; v < V; v++) sum += Math.exp((logits[off + v] - max) / temperature);
+  const lse = Math.log(sum);
+  for (let v = 0; v < V; v++) out[at + v] = (logits[off + v] - max) / temperature - lse;
+}
+
 /**
  * log π(response_t | prefix) for every response token, at the sampling temperature (TRL scales the reference's
  * logits by the same temperature as the policy's).   → one Float32Array per sequence, length = response length.
  */
-export async function responseLogProbs(model: ScoringModel, config: ModelConfig, seqs: Sequence[], temperature: number): Promise<Float32Array[]> {
+export async function responseLogProbs(
+  model: ScoringModel,
+  config: ModelConfig,
+  seqs: Sequence[],
+  temperature: number,
+  /** When given, receives each sequence's whole log-distributions too: [response length × V], row j predicting token j. */
+  distributions?: Float32Array[],
+): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
   const V = config.vocabSize;
   for (let i = 0; i < seqs.length; i += CHUNK) {
@@ -88,6 +105,11 @@ export async function responseLogProbs(model: ScoringModel, config: ModelConfig,
       const first = pads[b] + s.promptIds.length; // column of the first response token
       for (let j = 0; j < lp.length; j++) lp[j] = logProbAt(logits, (b * S + first + j - 1) * V, V, s.responseIds[j], temperature);
       out.push(lp);
+      if (distributions) {
+        const d = new Float32Array(lp.length * V);
+        for (let j = 0; j < lp.length; j++) logSoftmaxInto(logits, (b * S + first + j - 1) * V, V, temperature, d, j * V);
+        distributions.push(d);
+      }
     });
   }
   return out;

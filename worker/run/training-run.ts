@@ -298,6 +298,7 @@ async function executeRun(deps: TrainingWorkerDeps, run: TrainingRun, helpers: J
         seed: cfg.run.seed,
         signal,
         deadlineMs: ppoDeadline - deps.now() + Date.now(), // runPpo reads Date.now(); our clock may be injected
+        stopAtKl: cfg.run.ppoKlStop > 0 ? cfg.run.ppoKlStop * cfg.run.klBudget : undefined,
         onIteration: (m) => {
           write(() => reporter.metrics(m.iteration, rlhf.metricRecord(m)));
           write(() => reporter.progress(m.episodes / cfg.ppo.totalEpisodes));
