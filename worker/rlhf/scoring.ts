@@ -103,13 +103,18 @@ export async function responseLogProbs(
     chunk.forEach((s, b) => {
       const lp = new Float32Array(s.responseIds.length);
       const first = pads[b] + s.promptIds.length; // column of the first response token
-      for (let j = 0; j < lp.length; j++) lp[j] = logProbAt(logits, (b * S + first + j - 1) * V, V, s.responseIds[j], temperature);
-      out.push(lp);
       if (distributions) {
+        // The whole rows, and each sampled token's entry read from them (one log-sum-exp per position).
         const d = new Float32Array(lp.length * V);
-        for (let j = 0; j < lp.length; j++) logSoftmaxInto(logits, (b * S + first + j - 1) * V, V, temperature, d, j * V);
+        for (let j = 0; j < lp.length; j++) {
+          logSoftmaxInto(logits, (b * S + first + j - 1) * V, V, temperature, d, j * V);
+          lp[j] = d[j * V + s.responseIds[j]];
+        }
         distributions.push(d);
+      } else {
+        for (let j = 0; j < lp.length; j++) lp[j] = logProbAt(logits, (b * S + first + j - 1) * V, V, s.responseIds[j], temperature);
       }
+      out.push(lp);
     });
   }
   return out;
