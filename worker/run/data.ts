@@ -52,10 +52,11 @@ async function previousWatermark(db: QueueDb, projectId: string, runId: string):
  */
 export function selectDemonstrations(trainRows: readonly Row[], prev: number, cfg: TrainingConfig): { fresh: DemonstrationRecord[]; replay: DemonstrationRecord[] } {
   const newestFirst = [...trainRows].reverse();
-  const fresh = demonstrations(newestFirst.filter((r) => r.seq > prev)).slice(0, cfg.sft.maxDemonstrations);
-  const key = (d: DemonstrationRecord) => JSON.stringify([d.prompt, d.completion]);
-  const freshKeys = new Set(fresh.map(key));
-  const older = demonstrations(newestFirst.filter((r) => r.seq <= prev)).filter((d) => !freshKeys.has(key(d)));
+  // demonstrations() keeps each one at its newest occurrence, so those corrected since `prev` come first.
+  const all = demonstrations(newestFirst);
+  const nFresh = demonstrations(newestFirst.filter((r) => r.seq > prev)).length;
+  const fresh = all.slice(0, Math.min(nFresh, cfg.sft.maxDemonstrations));
+  const older = all.slice(nFresh);
   const room = Math.max(0, Math.min(cfg.sft.replayDemonstrations, cfg.sft.maxDemonstrations - fresh.length));
   return { fresh, replay: shuffled(older, cfg.run.seed).slice(0, room) };
 }
