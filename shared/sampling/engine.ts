@@ -150,6 +150,8 @@ interface Lane {
   /** The lane's batch; rows[r] owns the lane's cache row r. */
   rows: Row[];
   running: Promise<void> | null;
+  /** The step's per-row inputs, reused while the lane keeps its row count (its runner copies what it keeps). */
+  inputs: { next: Int32Array; lens: Int32Array; draws: StepDraws } | null;
 }
 
 export class GenerationEngine {
@@ -170,7 +172,7 @@ export class GenerationEngine {
     this.addBos = opts.addBos ?? opts.tokenizer.bosId !== undefined;
     const shape: LaneShape = { nLayer: this.cfg.nLayer, nHead: this.cfg.nHead, headDim: headDimOf(this.cfg), contextLength: this.cfg.contextLength, vocabSize: this.cfg.vocabSize };
     const runners = [new SessionLane(session, shape), ...(session.offThreadLanes?.(shape) ?? [])];
-    this.lanes = runners.map((runner, index) => ({ runner, index, rows: [], running: null }));
+    this.lanes = runners.map((runner, index) => ({ runner, index, rows: [], running: null, inputs: null }));
     this.stats.laneRowSteps = runners.map(() => 0);
   }
 
@@ -403,10 +405,11 @@ export class GenerationEngine {
   private async step(lane: Lane): Promise<void> {
     const rows = lane.rows;
     const B = rows.length;
-    const next = new Int32Array(B);
-    const lens = new Int32Array(B);
+    if (lane.inputs?.next.length !== B) {
+      lane.inputs = { next: new Int32Array(B), lens: new Int32Array(B), draws: { u: new Float64Array(B), temperature: new Float64Array(B), topP: new Float64Array(B), topK: new Int32Array(B) } };
+    }
     // Each row's draw for the token this step samples, from its own stream: the same draws wherever it is sampled.
-    const draws: StepDraws = { u: new Float64Array(B), temperature: new Float64Array(B), topP: new Float64Array(B), topK: new Int32Array(B) };
+    const { next, lens, draws } = lane.inputs;
     for (let r = 0; r < B; r++) {
       const row = rows[r];
       const params = row.p.params;

@@ -106,6 +106,10 @@ export class SessionLane implements DecodeLane {
   private readonly hasValues: boolean;
   /** The graph outputs softmax(logits) (step-graph.ts): temperature-1 rows sample from it (sample.ts). */
   private readonly hasProbs: boolean;
+  /** Input names per layer, made once: a decode step would otherwise build 2 × nLayer strings. */
+  private readonly pastNames: { keys: string[]; values: string[] };
+  /** A step's inputs, reused while the batch keeps its rows and columns (typed-array allocation was a share of a step's JS). */
+  private stepInputs: { rows: number; cols: number; ids: BigInt64Array; pos: BigInt64Array; mask: BigInt64Array; feeds: Record<string, Tensor> } | null = null;
 
   constructor(
     private readonly session: PolicySession,
@@ -119,6 +123,7 @@ export class SessionLane implements DecodeLane {
       : { keys: layers.map(presentKeyName), values: layers.map(presentValueName) };
     this.hasValues = session.outputNames ? session.outputNames.includes(POLICY_OUTPUTS.values) : true;
     this.hasProbs = session.outputNames?.includes(STEP_PROBS) ?? false;
+    this.pastNames = { keys: layers.map(pastKeyName), values: layers.map(pastValueName) };
     this.fetches = [
       POLICY_OUTPUTS.logits,
       ...(this.hasValues ? [POLICY_OUTPUTS.values] : []),
@@ -144,8 +149,8 @@ export class SessionLane implements DecodeLane {
     };
     const empty = new Float32Array(0);
     for (let l = 0; l < nLayer; l++) {
-      feeds[pastKeyName(l)] = new Tensor('float32', empty, [g, nHead, 0, headDim]);
-      feeds[pastValueName(l)] = new Tensor('float32', empty, [g, nHead, 0, headDim]);
+      feeds[this.pastNames.keys[l]] = new Tensor('float32', empty, [g, nHead, 0, headDim]);
+      feeds[this.pastNames.values[l]] = new Tensor('float32', empty, [g, nHead, 0, headDim]);
     }
     const out = await this.session.run(feeds, this.prefillFetches);
     if (sources.length) {
@@ -176,24 +181,13 @@ export class SessionLane implements DecodeLane {
     for (let r = 0; r < B; r++) if (lens[r] > longest) longest = lens[r];
     this.cache.reserve(B, longest, lens);
     const P = this.cache.cols;
-    const ids = new BigInt64Array(B);
-    const pos = new BigInt64Array(B);
-    const mask = new BigInt64Array(B * (P + 1));
+    const { ids, pos, mask, feeds } = this.inputsFor(B, P);
+    mask.fill(0n);
     for (let r = 0; r < B; r++) {
       ids[r] = BigInt(next[r]);
       pos[r] = BigInt(lens[r]);
       mask.fill(1n, r * (P + 1), r * (P + 1) + lens[r]);
       mask[r * (P + 1) + P] = 1n;
-    }
-    const past = this.cache.past(B);
-    const feeds: Record<string, Tensor> = {
-      [POLICY_INPUTS.inputIds]: new Tensor('int64', ids, [B, 1]),
-      [POLICY_INPUTS.attentionMask]: new Tensor('int64', mask, [B, P + 1]),
-      [POLICY_INPUTS.positionIds]: new Tensor('int64', pos, [B, 1]),
-    };
-    for (let l = 0; l < this.shape.nLayer; l++) {
-      feeds[pastKeyName(l)] = past.keys[l];
-      feeds[pastValueName(l)] = past.values[l];
     }
     let allPlain = this.hasProbs;
     for (let r = 0; r < B && allPlain; r++) allPlain = plainSampling(draws.temperature[r], draws.topP[r], draws.topK[r]);
@@ -217,6 +211,27 @@ export class SessionLane implements DecodeLane {
       logprobs[r] = tok.logprob;
     }
     return { tokens, logprobs, values: out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined };
+  }
+
+  /** The step's input tensors for `rows` rows over `cols` past columns: the previous step's when the shape held. */
+  private inputsFor(rows: number, cols: number): NonNullable<SessionLane['stepInputs']> {
+    const s = this.stepInputs;
+    const past = this.cache.past(rows);
+    if (s && s.rows === rows && s.cols === cols && s.feeds[this.pastNames.keys[0]] === past.keys[0]) return s;
+    const ids = new BigInt64Array(rows);
+    const pos = new BigInt64Array(rows);
+    const mask = new BigInt64Array(rows * (cols + 1));
+    const feeds: Record<string, Tensor> = {
+      [POLICY_INPUTS.inputIds]: new Tensor('int64', ids, [rows, 1]),
+      [POLICY_INPUTS.attentionMask]: new Tensor('int64', mask, [rows, cols + 1]),
+      [POLICY_INPUTS.positionIds]: new Tensor('int64', pos, [rows, 1]),
+    };
+    for (let l = 0; l < this.shape.nLayer; l++) {
+      feeds[this.pastNames.keys[l]] = past.keys[l];
+      feeds[this.pastNames.values[l]] = past.values[l];
+    }
+    this.stepInputs = { rows, cols, ids, pos, mask, feeds };
+    return this.stepInputs;
   }
 
   moveRow(from: number, to: number, n: number): void {
