@@ -10,10 +10,17 @@
 //
 // Server CPU time per request (from the child's process.cpuUsage) is the cost figure that stays meaningful when
 // other jobs share the cores; wall-clock rps is only meaningful on a quiet machine (loadavg is recorded).
-// Writes bench/results/ingest.json. Env: BENCH_DURATION_S (per route, default 15), BENCH_ROUNDS (health and single
-// alternate in this many rounds of BENCH_DURATION_S / BENCH_ROUNDS each, default 3), BENCH_CONNECTIONS (health and
-// single, default 50), BENCH_BATCH_CONNECTIONS (default 10), BENCH_CPU_PROF=<dir> (one .cpuprofile per phase; the
-// event-loop thread only), BENCH_SERVER_FLAGS (extra V8 flags for the server, below).
+// Throughput is each route's capacity: /health and single events run at every connection count of BENCH_CONNECTIONS
+// (default 50, 100 and 200) and each route's figures are those of the count that gave it the most requests per
+// second; `by_connections` keeps every level. Why a sweep: /health is CPU-bound from 50 connections on, but a single
+// event waits for its group commit (api/group-commit.ts), so at 50 connections the server sat ~1/3 idle and the
+// single route's req/s still rose with the connection count (2026-12-02: 13.7 k at 20, 16.9–17.4 k at 50, 19.9–21.1 k
+// at 100, 20.6 k at 200, against 59–68 k for /health at each); a ratio taken at one count compared a
+// latency-bound route with a CPU-bound one.
+// Writes bench/results/ingest.json. Env: BENCH_DURATION_S (per route and connection count, default 15), BENCH_ROUNDS
+// (every route and count runs once per round, BENCH_DURATION_S / BENCH_ROUNDS each, default 3), BENCH_CONNECTIONS
+// (health and single, comma-separated, default 50,100,200), BENCH_BATCH_CONNECTIONS (default 10), BENCH_CPU_PROF=<dir>
+// (one .cpuprofile per phase; the event-loop thread only), BENCH_SERVER_FLAGS (extra V8 flags for the server, below).
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -32,7 +39,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const SERVER_NODE_FLAGS = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
 const duration = Number(process.env.BENCH_DURATION_S ?? 15);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const connectionLevels = (process.env.BENCH_CONNECTIONS ?? '50,100,200').split(',').map(Number);
 const batchConnections = Number(process.env.BENCH_BATCH_CONNECTIONS ?? 10);
 const warmupS = Number(process.env.BENCH_WARMUP_S ?? 2);
 const profileDir = process.env.BENCH_CPU_PROF;
@@ -148,8 +155,8 @@ const batch = JSON.stringify({
       : { type: 'comparison', prompt: `Prompt ${i % 10}`, chosen: `Chosen ${i}`, rejected: `Rejected ${i}` },
   ),
 });
-const healthOpts = (d: number): autocannon.Options => ({ url: `${url}/health`, connections, duration: d });
-const singleOpts = (d: number): autocannon.Options => ({
+const healthOpts = (d: number, connections: number): autocannon.Options => ({ url: `${url}/health`, connections, duration: d });
+const singleOpts = (d: number, connections: number): autocannon.Options => ({
   url,
   connections,
   duration: d,
@@ -180,21 +187,29 @@ const summarize = (r: Measured, perRequestEvents = 1) => ({
   server_cores_busy: Number((r.serverCpuUs / (r.duration * 1e6)).toFixed(2)),
 });
 
-console.log(`server ${url}; ${duration} s per route in ${rounds} interleaved rounds; ${connections} connections (health, single), ${batchConnections} (batch)`);
-await run(healthOpts(warmupS));
-await run(singleOpts(warmupS));
-// Health and single alternate in short rounds, so the VM's speed drift (tens of percent within a minute, seen in
-// bench:serve) falls on both sides of the ratio alike instead of on whichever phase ran second.
-const healthRounds: Measured[] = [];
-const singleRounds: Measured[] = [];
+console.log(`server ${url}; ${duration} s per route and connection count in ${rounds} interleaved rounds; ${connectionLevels.join(', ')} connections (health, single), ${batchConnections} (batch)`);
+await run(healthOpts(warmupS, connectionLevels[0]));
+await run(singleOpts(warmupS, connectionLevels[0]));
+// Health and single alternate in short rounds, every connection count in each, so the VM's speed drift (tens of
+// percent within a minute, seen in bench:serve) falls on every figure alike instead of on whichever phase ran last.
+const healthRounds: Measured[][] = connectionLevels.map(() => []);
+const singleRounds: Measured[][] = connectionLevels.map(() => []);
 for (let r = 0; r < rounds; r++) {
-  healthRounds.push(await phase(`health-${r}`, healthOpts(duration / rounds)));
-  singleRounds.push(await phase(`single-${r}`, singleOpts(duration / rounds)));
+  for (const [i, c] of connectionLevels.entries()) {
+    healthRounds[i].push(await phase(`health-c${c}-${r}`, healthOpts(duration / rounds, c)));
+    singleRounds[i].push(await phase(`single-c${c}-${r}`, singleOpts(duration / rounds, c)));
+  }
 }
-const health = combine(healthRounds);
-console.log('health', summarize(health));
-const singleRes = combine(singleRounds);
-console.log('single', summarize(singleRes));
+const healthByLevel = healthRounds.map(combine);
+const singleByLevel = singleRounds.map(combine);
+/** The level at which a route served the most requests per second: its capacity on this machine. */
+const peak = (levels: Measured[]) => levels.reduce((best, m, i) => (m.requests.average > levels[best].requests.average ? i : best), 0);
+const healthAt = peak(healthByLevel);
+const singleAt = peak(singleByLevel);
+const health = healthByLevel[healthAt];
+console.log(`health (${connectionLevels[healthAt]} connections)`, summarize(health));
+const singleRes = singleByLevel[singleAt];
+console.log(`single (${connectionLevels[singleAt]} connections)`, summarize(singleRes));
 await run(batchOpts(warmupS));
 const batchRes = await phase('batch', batchOpts(duration));
 console.log('batch', summarize(batchRes, BATCH));
@@ -226,7 +241,7 @@ const result = {
     duration_s: duration,
     rounds,
     warmup_s_per_phase: warmupS,
-    connections,
+    connections: connectionLevels,
     batch_connections: batchConnections,
     batch_size: BATCH,
     loopback: true,
@@ -234,12 +249,21 @@ const result = {
       'autocannon, one process on the same machine: it shares the cores with the server (one Node process: the event loop, plus a thread that runs the feedback INSERTs)',
     server_node_flags: SERVER_NODE_FLAGS,
   },
-  health: summarize(health),
-  single: summarize(singleRes),
+  health: { connections: connectionLevels[healthAt], ...summarize(health) },
+  single: { connections: connectionLevels[singleAt], ...summarize(singleRes) },
   batch: { ...summarize(batchRes, BATCH), events_per_s: Math.round(batchRes.requests.average * BATCH) },
+  /** Single-event req/s over /health req/s, each at its peak connection count. */
   ratio_single_to_health: Number((singleRes.requests.average / health.requests.average).toFixed(3)),
-  /** The ratio within each round (health, then single, back to back): how much the machine drifted. */
-  ratio_per_round: healthRounds.map((h, r) => Number((singleRounds[r].requests.average / h.requests.average).toFixed(3))),
+  /** Both peak levels' ratio within each round (health, then single, back to back): how much the machine drifted. */
+  ratio_per_round: healthRounds[healthAt].map((h, r) => Number((singleRounds[singleAt][r].requests.average / h.requests.average).toFixed(3))),
+  /** Every connection count: both routes' req/s, single's p99 and the ratio at that count. */
+  by_connections: connectionLevels.map((c, i) => ({
+    connections: c,
+    health_rps: Math.round(healthByLevel[i].requests.average),
+    single_rps: Math.round(singleByLevel[i].requests.average),
+    single_p99_ms: singleByLevel[i].latency.p99,
+    ratio: Number((singleByLevel[i].requests.average / healthByLevel[i].requests.average).toFixed(3)),
+  })),
   /** Throughput if the server had one core to itself (1e6 / server CPU µs): an estimate, not a measurement. */
   server_bound_estimate: {
     health_rps: Math.round(1e6 / (health.serverCpuUs / health.requests.total)),
@@ -261,6 +285,7 @@ console.log(
   JSON.stringify({
     health_rps: result.health.rps,
     single_rps: result.single.rps,
+    at_connections: [result.health.connections, result.single.connections],
     single_p99_ms: result.single.p99_ms,
     batch_events_per_s: result.batch.events_per_s,
     ratio_single_to_health: result.ratio_single_to_health,
