@@ -108,8 +108,11 @@ export class SessionLane implements DecodeLane {
   private readonly hasProbs: boolean;
   /** Input names per layer, made once: a decode step would otherwise build 2 × nLayer strings. */
   private readonly pastNames: { keys: string[]; values: string[] };
-  /** A step's inputs, reused while the batch keeps its rows and columns (typed-array allocation was a share of a step's JS). */
-  private stepInputs: { rows: number; cols: number; ids: BigInt64Array; pos: BigInt64Array; mask: BigInt64Array; feeds: Record<string, Tensor> } | null = null;
+  /**
+   * A step's inputs, reused while the cache hands out the same past tensors (same rows, columns and buffers: KvCache.past)
+   * — typed-array allocation was a share of a step's JS.
+   */
+  private stepInputs: { past: ReturnType<KvCache['past']>; ids: BigInt64Array; pos: BigInt64Array; mask: BigInt64Array; feeds: Record<string, Tensor> } | null = null;
 
   constructor(
     private readonly session: PolicySession,
@@ -213,11 +216,10 @@ export class SessionLane implements DecodeLane {
     return { tokens, logprobs, values: out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined };
   }
 
-  /** The step's input tensors for `rows` rows over `cols` past columns: the previous step's when the shape held. */
+  /** The step's input tensors for `rows` rows over `cols` past columns: the previous step's when the cache's views held. */
   private inputsFor(rows: number, cols: number): NonNullable<SessionLane['stepInputs']> {
-    const s = this.stepInputs;
     const past = this.cache.past(rows);
-    if (s && s.rows === rows && s.cols === cols && s.feeds[this.pastNames.keys[0]] === past.keys[0]) return s;
+    if (this.stepInputs?.past === past) return this.stepInputs;
     const ids = new BigInt64Array(rows);
     const pos = new BigInt64Array(rows);
     const mask = new BigInt64Array(rows * (cols + 1));
@@ -230,7 +232,7 @@ export class SessionLane implements DecodeLane {
       feeds[this.pastNames.keys[l]] = past.keys[l];
       feeds[this.pastNames.values[l]] = past.values[l];
     }
-    this.stepInputs = { rows, cols, ids, pos, mask, feeds };
+    this.stepInputs = { past, ids, pos, mask, feeds };
     return this.stepInputs;
   }
 
