@@ -107,8 +107,8 @@ async function openBareDecode(threads: number, batch: number): Promise<BareDecod
       for (let b = 0; b < batch; b++) cache.write(l, out[stepKeyName(l)].data as Float32Array, out[stepValueName(l)].data as Float32Array, b, L, 0, L, b, 0);
     }
     let inRun = 0;
-    let S = L;
     for (let s = 0; s < maxTokens - 1; s++) {
+      const S = out[POLICY_OUTPUTS.logits].dims[1]; // positions per row (the step graph returns the last only)
       const len = L + s; // tokens in each row's cache
       const logits = out[POLICY_OUTPUTS.logits].data as Float32Array;
       const next: number[] = [];
@@ -138,7 +138,6 @@ async function openBareDecode(threads: number, batch: number): Promise<BareDecod
       const t1 = performance.now();
       out = await session.run(f);
       inRun += performance.now() - t1;
-      S = 1;
       for (let l = 0; l < c.nLayer; l++) {
         for (let b = 0; b < batch; b++) cache.write(l, out[stepKeyName(l)].data as Float32Array, out[stepValueName(l)].data as Float32Array, b, 1, 0, 1, b, len);
       }

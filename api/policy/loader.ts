@@ -87,7 +87,7 @@ export async function loadPolicy(deps: LoaderDeps, artifactUri: string, expected
   return { sha256, artifactUri, config, tokenizer, engine, session };
 }
 
-/** Prefill of [BOS, 'a']: logits [1, 2, vocab] all finite, present KV of length 2. */
+/** Prefill of [BOS, 'a']: logits [1, 2, vocab] (a step graph's: [1, 1, vocab], the last position) all finite, present KV of length 2. */
 async function smokeTest(session: LoadedSession, c: ModelConfig, tok: Tokenizer): Promise<void> {
   const ids = [tok.bosId, ...tok.encode('a')];
   const S = ids.length;
@@ -102,7 +102,10 @@ async function smokeTest(session: LoadedSession, c: ModelConfig, tok: Tokenizer)
   }
   const out = await session.run(feeds);
   const logits = out[POLICY_OUTPUTS.logits];
-  if (!logits || logits.dims.join() !== [1, S, c.vocabSize].join()) throw new Error(`logits dims ${logits?.dims} (expected 1,${S},${c.vocabSize})`);
+  const positions = out[stepKeyName(c.nLayer - 1)] ? [S, 1] : [S];
+  if (!logits || !positions.some((p) => logits.dims.join() === [1, p, c.vocabSize].join())) {
+    throw new Error(`logits dims ${logits?.dims} (expected 1,${positions.join(' or ')},${c.vocabSize})`);
+  }
   const data = logits.data as Float32Array;
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) throw new Error('logits are not finite');
   // With no past, a step graph's step.{i}.* (the runtime may serve one: step-graph.ts) equals present.{i}.*.

@@ -166,15 +166,16 @@ export class SessionLane implements DecodeLane {
         sources.forEach((src, j) => this.cache.write(l, k, v, src, len, 0, len, used.length + j, 0));
       }
     }
-    // Only the last position of each prompt is sampled from.
-    const all = out[POLICY_OUTPUTS.logits].data as Float32Array;
+    // Only the last position of each prompt is sampled from; the step graph returns only that one (step-graph.ts).
+    const logitsOut = out[POLICY_OUTPUTS.logits];
     const vals = out[POLICY_OUTPUTS.values]?.data as Float32Array | undefined;
-    const logits = new Float32Array(g * V);
     const values = vals ? new Float32Array(g) : undefined;
-    for (let r = 0; r < g; r++) {
-      logits.set(all.subarray((r * len + len - 1) * V, (r * len + len) * V), r * V);
-      if (values) values[r] = vals![r * len + len - 1];
-    }
+    if (values) for (let r = 0; r < g; r++) values[r] = vals![r * len + len - 1];
+    const S = logitsOut.dims[1];
+    const all = logitsOut.data as Float32Array;
+    if (S === 1) return { logits: all, values };
+    const logits = new Float32Array(g * V);
+    for (let r = 0; r < g; r++) logits.set(all.subarray((r * S + S - 1) * V, (r * S + S) * V), r * V);
     return { logits, values };
   }
 

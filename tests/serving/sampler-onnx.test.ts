@@ -85,27 +85,39 @@ describe('GenerationEngine on onnxruntime-node', () => {
     expect(stepEngine.stats.rowSteps / stepEngine.stats.steps).toBeGreaterThan(2);
   });
 
-  it('the step graph’s probs output is softmax(logits) over the vocabulary, and the contract graph has none', async () => {
+  it('the step graph returns the last position’s logits, as the contract graph has them, and probs = their softmax', async () => {
     expect(session.outputNames).not.toContain(STEP_PROBS);
     expect(stepSession.outputNames).toContain(STEP_PROBS);
-    const ids = tok.encode('Once upon a time');
-    const L = ids.length;
-    const int64 = (v: number[]) => new ort.Tensor('int64', BigInt64Array.from(v.map(BigInt)), [1, L]);
-    const feeds: Record<string, ort.Tensor> = { input_ids: int64(ids), attention_mask: int64(ids.map(() => 1)), position_ids: int64(ids.map((_, i) => i)) };
+    const prompts = [tok.encode('Once upon a time'), tok.encode('Upon a time once')];
+    const L = prompts[0].length;
+    const g = prompts.length;
+    const int64 = (v: number[]) => new ort.Tensor('int64', BigInt64Array.from(v.map(BigInt)), [g, L]);
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: int64(prompts.flat()),
+      attention_mask: int64(prompts.flat().map(() => 1)),
+      position_ids: int64(prompts.flatMap((p) => p.map((_, i) => i))),
+    };
     const hd = policy.config.dModel / policy.config.nHead;
     for (let l = 0; l < policy.config.nLayer; l++) {
-      for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, policy.config.nHead, 0, hd]);
+      for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [g, policy.config.nHead, 0, hd]);
     }
     const out = await stepSession.run(feeds);
+    const full = await session.run(feeds);
     const V = policy.config.vocabSize;
-    expect(out[STEP_PROBS].dims).toEqual([1, L, V]);
+    expect(full.logits.dims).toEqual([g, L, V]);
+    expect(out.logits.dims).toEqual([g, 1, V]);
+    expect(out[STEP_PROBS].dims).toEqual([g, 1, V]);
+    expect(out.values.dims).toEqual([g, L]);
     const logits = out.logits.data as Float32Array;
+    const fullLogits = full.logits.data as Float32Array;
     const probs = out[STEP_PROBS].data as Float32Array;
-    for (let t = 0; t < L; t++) {
-      const row = logits.subarray(t * V, (t + 1) * V);
+    for (let r = 0; r < g; r++) {
+      const row = logits.subarray(r * V, (r + 1) * V);
+      const last = fullLogits.subarray((r * L + L - 1) * V, (r * L + L) * V);
+      for (let v = 0; v < V; v += 7) expect(row[v]).toBeCloseTo(last[v], 5);
       const m = Math.max(...row);
       const z = row.reduce((a, x) => a + Math.exp(x - m), 0);
-      for (let v = 0; v < V; v += 17) expect(Math.abs(probs[t * V + v] - Math.exp(row[v] - m) / z)).toBeLessThan(1e-6);
+      for (let v = 0; v < V; v += 17) expect(Math.abs(probs[r * V + v] - Math.exp(row[v] - m) / z)).toBeLessThan(1e-6);
     }
   });
 
