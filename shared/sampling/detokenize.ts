@@ -5,7 +5,13 @@
 
 const REPLACEMENT = '\uFFFD';
 
-export class IncrementalDecoder {
+/** Ids in, whole characters out; end() flushes what is left (an unfinished character as U+FFFD). */
+export interface TokenDecoder {
+  push(id: number): string;
+  end(): string;
+}
+
+export class IncrementalDecoder implements TokenDecoder {
   private readonly ids: number[] = [];
   /** Start of the decode window (a clean character boundary). */
   private prefixOffset = 0;
@@ -28,7 +34,7 @@ export class IncrementalDecoder {
   }
 
   /** At the end of a sequence: whatever is left, an unfinished character included (as U+FFFD). */
-  flush(): string {
+  end(): string {
     const prefixText = this.decode(this.ids.slice(this.prefixOffset, this.readOffset));
     const rest = this.decode(this.ids.slice(this.prefixOffset)).slice(prefixText.length);
     this.prefixOffset = this.readOffset = this.ids.length;

@@ -52,7 +52,7 @@ describe('IncrementalDecoder', () => {
     const ids = tok.encode(text); // one id per byte: multi-byte characters span several tokens
     const dec = new IncrementalDecoder((x) => tok.decode(x));
     const deltas = ids.map((id) => dec.push(id));
-    deltas.push(dec.flush());
+    deltas.push(dec.end());
     for (const d of deltas) expect(d.includes('\uFFFD')).toBe(false);
     expect(deltas.join('')).toBe(text);
     expect(deltas.filter((d) => d === '').length).toBeGreaterThan(0); // partial characters were held
@@ -62,7 +62,7 @@ describe('IncrementalDecoder', () => {
     const tok = Tokenizer.byteLevel();
     const ids = tok.encode('a🙂').slice(0, 3); // 'a' + 2 of the emoji's 4 bytes
     const dec = new IncrementalDecoder((x) => tok.decode(x));
-    const out = ids.map((id) => dec.push(id)).join('') + dec.flush();
+    const out = ids.map((id) => dec.push(id)).join('') + dec.end();
     expect(out).toBe(tok.decode(ids));
     expect(out.startsWith('a')).toBe(true);
     expect(out.endsWith('\uFFFD')).toBe(true);
