@@ -118,7 +118,7 @@ function int64Constant(output: string, values: number[], dims: number[]): Uint8A
   return node('Constant', [], output, [attr]);
 }
 
-/** NodeProto: input 1, output 2, name 3, op_type 4. */
+/** Identity (the step outputs are the fed tokens' key/value, renamed). */
 const identityNode = (input: string, output: string) => node('Identity', [input], output);
 
 /** Softmax over the last axis. */
