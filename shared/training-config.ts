@@ -149,6 +149,10 @@ export const ppoConfigSchema = z
     unfrozenLayers,
     /** Longest prompt (tokens) used for rollouts; longer prompts keep their last tokens. */
     maxPromptLength: z.number().int().min(1).default(64),
+    /** PPO runs from the same start with different seeds, their weight updates averaged (WARP, Ramé et al. 2024):
+     *  the seeds' noise, which costs KL, shrinks; the reward's common direction stays. Each run gets
+     *  totalEpisodes; 1 = one plain run. */
+    mergeRuns: z.number().int().min(1).max(16).default(1),
   })
   .strict()
   .refine((c) => c.rolloutBatchSize % c.miniBatchSize === 0, { message: 'rolloutBatchSize must be a multiple of miniBatchSize', path: ['miniBatchSize'] });

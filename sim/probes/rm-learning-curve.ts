@@ -11,7 +11,10 @@
 // pairs from the evaluation prompts. Comparisons only: no thumbs, no corrections.
 //
 //   npx tsx sim/probes/rm-learning-curve.ts [--preference vader|topic] [--sizes 250,500,1000,2000,4000] [--heldout 600]
-//     [--rm '{"epochs":4}'] [--out FILE]
+//     [--rm '{"epochs":4}'] [--merge K] [--out FILE]
+//
+// --merge K: also train K reward models per size with seeds seed … seed + K − 1 and average their weights (WARM,
+// Ramé et al. 2024), reporting each seed's accuracy and the averaged model's.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,7 +26,8 @@ import { Xoshiro128 } from '../../shared/sampling/rng';
 import { Tokenizer } from '../../shared/tokenizer';
 import { trainingConfigSchema } from '../../shared/training-config';
 import { ensureBackend } from '../../worker/backend';
-import { trainRewardModel, type PairExample } from '../../worker/rlhf';
+import { evaluateRewardModel, trainRewardModel, type PairExample } from '../../worker/rlhf';
+import type { NamedArray } from '../../worker/model/gpt';
 import { gptFrom } from '../../worker/run/models';
 import { readSafetensors } from '../../worker/safetensors';
 import { Labeler } from '../labeler';
@@ -40,10 +44,12 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     /** JSON overrides of the worker's rewardModel settings, e.g. '{"epochs":4}'. */
     rm: { type: 'string', default: '{}' },
+    merge: { type: 'string', default: '1' },
   },
 });
 const sizes = args.sizes!.split(',').map(Number);
 const seed = Number(args.seed);
+const merge = Number(args.merge);
 const preference = PREFERENCES[args.preference!];
 if (!preference) throw new Error(`unknown preference ${args.preference}`);
 const labeler = new Labeler(preference);
@@ -93,8 +99,25 @@ const curve = [];
 for (const n of sizes) {
   const model = gptFrom(config, weights, { value: false, reward: true }, seed);
   const res = await trainRewardModel({ model, tokenizer, train: train.pairs.slice(0, n), heldOut: heldOut.pairs, pointwise: [], config: rmConfig, seed });
+  const row: Record<string, number | number[]> = { train_pairs: n, heldout_accuracy: +res.heldOutAccuracy.toFixed(3), heldout_loss: +res.heldOutLoss.toFixed(3), train_loss: +res.trainLoss.toFixed(3), seconds: +res.seconds.toFixed(0) };
+  if (merge > 1) {
+    const sum = model.toNamedArrays();
+    for (const a of Object.values(sum)) a.data = Float32Array.from(a.data);
+    const seedAccuracy = [res.heldOutAccuracy];
+    for (let k = 1; k < merge; k++) {
+      const other = gptFrom(config, weights, { value: false, reward: true }, seed + k);
+      const r = await trainRewardModel({ model: other, tokenizer, train: train.pairs.slice(0, n), heldOut: heldOut.pairs, pointwise: [], config: rmConfig, seed: seed + k });
+      seedAccuracy.push(r.heldOutAccuracy);
+      for (const [name, a] of Object.entries(other.toNamedArrays())) for (let j = 0; j < a.data.length; j++) sum[name].data[j] += a.data[j];
+      other.dispose();
+    }
+    const mean: Record<string, NamedArray> = {};
+    for (const [name, a] of Object.entries(sum)) mean[name] = { ...a, data: a.data.map((x) => x / merge) };
+    model.loadWeights(mean);
+    row.seed_accuracies = seedAccuracy.map((a) => +a.toFixed(3));
+    row.merged_accuracy = +evaluateRewardModel(model, tokenizer, heldOut.pairs, rmConfig).accuracy.toFixed(3);
+  }
   model.dispose();
-  const row = { train_pairs: n, heldout_accuracy: +res.heldOutAccuracy.toFixed(3), heldout_loss: +res.heldOutLoss.toFixed(3), train_loss: +res.trainLoss.toFixed(3), seconds: +res.seconds.toFixed(0) };
   curve.push(row);
   console.log(JSON.stringify(row));
 }

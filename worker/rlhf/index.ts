@@ -19,6 +19,7 @@ import type { PpoConfig, RewardModelConfig, SftConfig } from '../../shared/train
 import type { GPT } from '../model/gpt';
 import { evaluatePolicyImpl } from './evaluate';
 import { runPpoImpl } from './ppo';
+import { runMergedPpo } from './ppo-merge';
 import { trainRewardModelImpl } from './reward-model';
 import { runSftImpl } from './sft';
 
@@ -200,9 +201,10 @@ export interface RunPpoResult {
   seconds: number;
 }
 
-/** KL-penalised PPO (METHOD.md): rollouts on onnxruntime via the shared sampler, updates on TF.js. */
+/** KL-penalised PPO (METHOD.md): rollouts on onnxruntime via the shared sampler, updates on TF.js; with
+ *  ppo.mergeRuns > 1, that many runs from the same start, their updates averaged (ppo-merge.ts). */
 export function runPpo(o: RunPpoOptions): Promise<RunPpoResult> {
-  return runPpoImpl(o);
+  return runMergedPpo(o, runPpoImpl);
 }
 
 /** Slash-named metrics of one iteration, as stored in run_metrics and shown by the API. */

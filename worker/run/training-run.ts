@@ -301,7 +301,7 @@ async function executeRun(deps: TrainingWorkerDeps, run: TrainingRun, helpers: J
         stopAtKl: cfg.run.ppoKlStop > 0 ? cfg.run.ppoKlStop * cfg.run.klBudget : undefined,
         onIteration: (m) => {
           write(() => reporter.metrics(m.iteration, rlhf.metricRecord(m)));
-          write(() => reporter.progress(m.episodes / cfg.ppo.totalEpisodes));
+          write(() => reporter.progress(m.episodes / (cfg.ppo.totalEpisodes * cfg.ppo.mergeRuns)));
         },
       });
       await writes;
