@@ -13,8 +13,9 @@
 //   npx tsx sim/probes/rm-learning-curve.ts [--preference vader|topic] [--sizes 250,500,1000,2000,4000] [--heldout 600]
 //     [--rm '{"epochs":4}'] [--merge K] [--out FILE]
 //
-// --merge K: also train K reward models per size with seeds seed … seed + K − 1 and average their weights (WARM,
-// Ramé et al. 2024), reporting each seed's accuracy and the averaged model's.
+// --merge K: also train K reward models per size from the same initialisation with training seeds seed … seed + K − 1
+// (the order of the pairs) and average their weights (WARM, Ramé et al. 2024), reporting each seed's accuracy and the
+// averaged model's.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -105,7 +106,8 @@ for (const n of sizes) {
     for (const a of Object.values(sum)) a.data = Float32Array.from(a.data);
     const seedAccuracy = [res.heldOutAccuracy];
     for (let k = 1; k < merge; k++) {
-      const other = gptFrom(config, weights, { value: false, reward: true }, seed + k);
+      // Same initialisation (score head included), another order of the pairs: WARM averages fine-tunes of one init.
+      const other = gptFrom(config, weights, { value: false, reward: true }, seed);
       const r = await trainRewardModel({ model: other, tokenizer, train: train.pairs.slice(0, n), heldOut: heldOut.pairs, pointwise: [], config: rmConfig, seed: seed + k });
       seedAccuracy.push(r.heldOutAccuracy);
       for (const [name, a] of Object.entries(other.toNamedArrays())) for (let j = 0; j < a.data.length; j++) sum[name].data[j] += a.data[j];
