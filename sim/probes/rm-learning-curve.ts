@@ -28,7 +28,7 @@ import { Tokenizer } from '../../shared/tokenizer';
 import { trainingConfigSchema } from '../../shared/training-config';
 import { ensureBackend } from '../../worker/backend';
 import { evaluateRewardModel, trainRewardModel, type PairExample } from '../../worker/rlhf';
-import type { NamedArray } from '../../worker/model/gpt';
+import { WeightMean } from '../../worker/model/weight-mean';
 import { gptFrom } from '../../worker/run/models';
 import { readSafetensors } from '../../worker/safetensors';
 import { Labeler } from '../labeler';
@@ -102,20 +102,18 @@ for (const n of sizes) {
   const res = await trainRewardModel({ model, tokenizer, train: train.pairs.slice(0, n), heldOut: heldOut.pairs, pointwise: [], config: rmConfig, seed });
   const row: Record<string, number | number[]> = { train_pairs: n, heldout_accuracy: +res.heldOutAccuracy.toFixed(3), heldout_loss: +res.heldOutLoss.toFixed(3), train_loss: +res.trainLoss.toFixed(3), seconds: +res.seconds.toFixed(0) };
   if (merge > 1) {
-    const sum = model.toNamedArrays();
-    for (const a of Object.values(sum)) a.data = Float32Array.from(a.data);
+    const seeds = new WeightMean();
+    seeds.add(model);
     const seedAccuracy = [res.heldOutAccuracy];
     for (let k = 1; k < merge; k++) {
       // Same initialisation (score head included), another order of the pairs: WARM averages fine-tunes of one init.
       const other = gptFrom(config, weights, { value: false, reward: true }, seed);
       const r = await trainRewardModel({ model: other, tokenizer, train: train.pairs.slice(0, n), heldOut: heldOut.pairs, pointwise: [], config: rmConfig, seed: seed + k });
       seedAccuracy.push(r.heldOutAccuracy);
-      for (const [name, a] of Object.entries(other.toNamedArrays())) for (let j = 0; j < a.data.length; j++) sum[name].data[j] += a.data[j];
+      seeds.add(other);
       other.dispose();
     }
-    const mean: Record<string, NamedArray> = {};
-    for (const [name, a] of Object.entries(sum)) mean[name] = { ...a, data: a.data.map((x) => x / merge) };
-    model.loadWeights(mean);
+    model.loadWeights(seeds.mean());
     row.seed_accuracies = seedAccuracy.map((a) => +a.toFixed(3));
     row.merged_accuracy = +evaluateRewardModel(model, tokenizer, heldOut.pairs, rmConfig).accuracy.toFixed(3);
   }

@@ -3,6 +3,7 @@
 // to the runs; much of each update is the seed's own noise (its minibatches, its samples), which moves the policy away
 // from the reference (KL) without raising the score. Averaging keeps the common part and shrinks the rest ~1/√K.
 import type { GPT, NamedArray } from '../model/gpt';
+import { WeightMean } from '../model/weight-mean';
 import type { PpoIterationMetrics, RunPpoOptions, RunPpoResult } from './index';
 
 type RunOne = (o: RunPpoOptions) => Promise<RunPpoResult>;
@@ -20,7 +21,7 @@ export async function runMergedPpo(o: RunPpoOptions, runOne: RunOne): Promise<Ru
   const k = o.config.mergeRuns;
   if (k <= 1) return runOne(o);
   const start = snapshot(o.policy);
-  const sum: Record<string, Float32Array> = Object.fromEntries(Object.keys(start).map((n) => [n, new Float32Array(start[n].data.length)]));
+  const ends = new WeightMean();
   const results: RunPpoResult[] = [];
   const iterations: PpoIterationMetrics[] = [];
   for (let i = 0; i < k; i++) {
@@ -34,14 +35,9 @@ export async function runMergedPpo(o: RunPpoOptions, runOne: RunOne): Promise<Ru
     const r = await runOne({ ...o, seed: runSeed(o.seed, i), deadlineMs, onIteration: (m) => o.onIteration?.(renumber(m)) });
     results.push(r);
     iterations.push(...r.iterations.map(renumber));
-    for (const [name, a] of Object.entries(o.policy.toNamedArrays())) {
-      const s = sum[name];
-      for (let j = 0; j < s.length; j++) s[j] += a.data[j];
-    }
+    ends.add(o.policy);
   }
-  const merged: Record<string, NamedArray> = {};
-  for (const [name, a] of Object.entries(start)) merged[name] = { ...a, data: sum[name].map((x) => x / k) };
-  o.policy.loadWeights(merged);
+  o.policy.loadWeights(ends.mean());
 
   const seconds = results.reduce((s, r) => s + r.seconds, 0);
   const rolloutS = iterations.reduce((s, m) => s + m.rolloutS, 0);
