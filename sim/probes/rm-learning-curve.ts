@@ -97,21 +97,25 @@ console.log(`labeler ceiling (hidden score orders the held-out pair as chosen): 
 
 const rmConfig = trainingConfigSchema.parse({ rewardModel: JSON.parse(args.rm!) }).rewardModel;
 const curve = [];
-for (const n of sizes) {
+/** A fresh RM from models/base (score head initialised with `seed`) trained on the first n pairs in `trainSeed`'s order. */
+async function fit(n: number, trainSeed: number) {
   const model = gptFrom(config, weights, { value: false, reward: true }, seed);
-  const res = await trainRewardModel({ model, tokenizer, train: train.pairs.slice(0, n), heldOut: heldOut.pairs, pointwise: [], config: rmConfig, seed });
+  const res = await trainRewardModel({ model, tokenizer, train: train.pairs.slice(0, n), heldOut: heldOut.pairs, pointwise: [], config: rmConfig, seed: trainSeed });
+  return { model, res };
+}
+for (const n of sizes) {
+  const { model, res } = await fit(n, seed);
   const row: Record<string, number | number[]> = { train_pairs: n, heldout_accuracy: +res.heldOutAccuracy.toFixed(3), heldout_loss: +res.heldOutLoss.toFixed(3), train_loss: +res.trainLoss.toFixed(3), seconds: +res.seconds.toFixed(0) };
   if (merge > 1) {
+    // Same initialisation (score head included), other orders of the pairs: WARM averages fine-tunes of one init.
     const seeds = new WeightMean();
     seeds.add(model);
     const seedAccuracy = [res.heldOutAccuracy];
     for (let k = 1; k < merge; k++) {
-      // Same initialisation (score head included), another order of the pairs: WARM averages fine-tunes of one init.
-      const other = gptFrom(config, weights, { value: false, reward: true }, seed);
-      const r = await trainRewardModel({ model: other, tokenizer, train: train.pairs.slice(0, n), heldOut: heldOut.pairs, pointwise: [], config: rmConfig, seed: seed + k });
-      seedAccuracy.push(r.heldOutAccuracy);
-      seeds.add(other);
-      other.dispose();
+      const other = await fit(n, seed + k);
+      seedAccuracy.push(other.res.heldOutAccuracy);
+      seeds.add(other.model);
+      other.model.dispose();
     }
     model.loadWeights(seeds.mean());
     row.seed_accuracies = seedAccuracy.map((a) => +a.toFixed(3));
