@@ -10,7 +10,7 @@
 // less, the others a comparison, "no preference" ties dropped), as a fixed middle ground between the two.
 //
 //   npx tsx sim/probes/oracle-ppo.ts [--preference vader|topic] [--runs 8] [--sparse] [--learned 1290] [--ppo '{"ppoEpochs":1}']
-//     [--prompts 400]
+//     [--prompts 400] [--only corrections|comparisons] [--occlusion]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,6 +42,11 @@ const { values: args } = parseArgs({
     /** Sequence reward only, at the last token (ppo.denseReward false); else dense, as the loop's RM gives it. */
     sparse: { type: 'boolean', default: false },
     learned: { type: 'string' },
+    /** With --learned: train the RM on one kind of pair only (`corrections` or `comparisons`). */
+    only: { type: 'string' },
+    /** With --learned: per-token terms by occlusion, term_j = r(response) − r(response without token j), instead of
+     *  the RM's own mean-pooled shares (which a prefix's state smears over every later token). */
+    occlusion: { type: 'boolean', default: false },
   },
 });
 const preference = PREFERENCES[args.preference!];
@@ -65,6 +70,12 @@ for (const p of [...feedback, ...evaluation]) {
   const ids = promptIdsFor(tokenizer, p, ppo.maxPromptLength, ppo.responseLength, config);
   promptLength.set(ids.join(','), ids.length);
 }
+/** Where the response starts in a row of prompt + response ids (the prompts are known). */
+function responseStart(row: number[]): number {
+  for (let k = row.length - 1; k >= 1; k--) if (promptLength.get(row.slice(0, k).join(',')) === k) return k;
+  throw new Error('row starts with no known prompt');
+}
+
 const oracle: OnnxSession = {
   async run(feeds: InferenceSession.FeedsType) {
     const ids = feeds[POLICY_INPUTS.inputIds] as Tensor;
@@ -75,9 +86,7 @@ const oracle: OnnxSession = {
     for (let b = 0; b < B; b++) {
       const row: number[] = [];
       for (let t = 0; t < S; t++) if ((mask.data as BigInt64Array)[b * S + t] === 1n) row.push(Number((ids.data as BigInt64Array)[b * S + t]));
-      let cut = -1;
-      for (let k = row.length - 1; k >= 1 && cut < 0; k--) if (promptLength.get(row.slice(0, k).join(',')) === k) cut = k;
-      if (cut < 0) throw new Error('oracle: row starts with no known prompt');
+      const cut = responseStart(row);
       const first = b * S + (S - row.length) + cut; // left padding
       let prev = 0;
       for (let j = cut; j < row.length; j++) {
@@ -90,6 +99,41 @@ const oracle: OnnxSession = {
     return { [REWARD_OUTPUT]: new Tensor('float32', scores, [B]), [REWARD_TOKENS_OUTPUT]: new Tensor('float32', terms, [B, S]) };
   },
 };
+
+/** A reward session whose per-token terms are occlusion credits: how much the score drops without that token. */
+function occlusionTerms(rm: OnnxSession): OnnxSession {
+  const score = async (rows: number[][]): Promise<Float32Array> => {
+    const out = new Float32Array(rows.length);
+    for (let i = 0; i < rows.length; i += 256) {
+      const chunk = rows.slice(i, i + 256), S = Math.max(...chunk.map((r) => r.length));
+      const ids = new BigInt64Array(chunk.length * S), mask = new BigInt64Array(chunk.length * S);
+      chunk.forEach((r, b) => r.forEach((t, j) => ((ids[b * S + S - r.length + j] = BigInt(t)), (mask[b * S + S - r.length + j] = 1n))));
+      const res = await rm.run({ [POLICY_INPUTS.inputIds]: new Tensor('int64', ids, [chunk.length, S]), [POLICY_INPUTS.attentionMask]: new Tensor('int64', mask, [chunk.length, S]) });
+      out.set(res[REWARD_OUTPUT].data as Float32Array, i);
+    }
+    return out;
+  };
+  return {
+    async run(feeds: InferenceSession.FeedsType) {
+      const ids = feeds[POLICY_INPUTS.inputIds] as Tensor, mask = feeds[POLICY_INPUTS.attentionMask] as Tensor;
+      const [B, S] = ids.dims as number[];
+      const rows: number[][] = [];
+      for (let b = 0; b < B; b++) {
+        const row: number[] = [];
+        for (let t = 0; t < S; t++) if ((mask.data as BigInt64Array)[b * S + t] === 1n) row.push(Number((ids.data as BigInt64Array)[b * S + t]));
+        rows.push(row);
+      }
+      const variants: number[][] = [], owner: [number, number][] = [];
+      rows.forEach((row, b) => {
+        for (let j = responseStart(row); j < row.length; j++) variants.push([...row.slice(0, j), ...row.slice(j + 1)]), owner.push([b, S - row.length + j]);
+      });
+      const [full, without] = [await score(rows), await score(variants)];
+      const terms = new Float32Array(B * S);
+      owner.forEach(([b, col], k) => (terms[b * S + col] = full[b] - without[k]));
+      return { [REWARD_OUTPUT]: new Tensor('float32', full, [B]), [REWARD_TOKENS_OUTPUT]: new Tensor('float32', terms, [B, S]) };
+    },
+  };
+}
 
 const reference = await sessionFrom(readFileSync(join(dir, ARTIFACT_FILES.policyOnnx)));
 
@@ -118,7 +162,7 @@ if (args.learned) {
   const heldOut = await feedbackOnBase(evaluation, 600, 2);
   const rmConfig = trainingConfigSchema.shape.rewardModel.parse({});
   const rm = gptFrom(config, weights, { value: false, reward: true }, 1);
-  const res = await trainRewardModel({ model: rm, tokenizer, train: [...train.comparisons, ...train.corrections], heldOut: heldOut.comparisons, pointwise: [], config: rmConfig, seed: 1 });
+  const res = await trainRewardModel({ model: rm, tokenizer, train: args.only === 'corrections' ? train.corrections : args.only === 'comparisons' ? train.comparisons : [...train.comparisons, ...train.corrections], heldOut: heldOut.comparisons, pointwise: [], config: rmConfig, seed: 1 });
   const corr = evaluateRewardModel(rm, tokenizer, heldOut.corrections, rmConfig).accuracy;
   console.log(
     `reward model: ${train.comparisons.length} comparisons + ${train.corrections.length} corrections; held-out accuracy ${res.heldOutAccuracy.toFixed(3)} ` +
@@ -126,6 +170,7 @@ if (args.learned) {
   );
   rewardModel = await exportRewardSession(rm, rmConfig.pooling);
   rm.dispose();
+  if (args.occlusion) rewardModel = occlusionTerms(rewardModel);
 }
 const evalOpts = { config, reference, rewardModel, tokenizer, prompts: evaluation, samplingSeed: 77, responseLength: ppo.responseLength };
 const base = await evaluatePolicy({ ...evalOpts, policy: reference });
