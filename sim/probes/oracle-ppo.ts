@@ -76,16 +76,25 @@ function responseStart(row: number[]): number {
   throw new Error('row starts with no known prompt');
 }
 
+/** The unpadded rows of a reward session's left-padded feeds, and the padded width S. */
+function feedRows(feeds: InferenceSession.FeedsType): { rows: number[][]; S: number } {
+  const ids = (feeds[POLICY_INPUTS.inputIds] as Tensor).data as BigInt64Array, mask = (feeds[POLICY_INPUTS.attentionMask] as Tensor).data as BigInt64Array;
+  const [B, S] = (feeds[POLICY_INPUTS.inputIds] as Tensor).dims as number[];
+  const rows = Array.from({ length: B }, (_, b) => {
+    const row: number[] = [];
+    for (let t = 0; t < S; t++) if (mask[b * S + t] === 1n) row.push(Number(ids[b * S + t]));
+    return row;
+  });
+  return { rows, S };
+}
+
 const oracle: OnnxSession = {
   async run(feeds: InferenceSession.FeedsType) {
-    const ids = feeds[POLICY_INPUTS.inputIds] as Tensor;
-    const mask = feeds[POLICY_INPUTS.attentionMask] as Tensor;
-    const [B, S] = ids.dims as number[];
+    const { rows, S } = feedRows(feeds), B = rows.length;
     const scores = new Float32Array(B);
     const terms = new Float32Array(B * S);
     for (let b = 0; b < B; b++) {
-      const row: number[] = [];
-      for (let t = 0; t < S; t++) if ((mask.data as BigInt64Array)[b * S + t] === 1n) row.push(Number((ids.data as BigInt64Array)[b * S + t]));
+      const row = rows[b];
       const cut = responseStart(row);
       const first = b * S + (S - row.length) + cut; // left padding
       let prev = 0;
@@ -115,14 +124,7 @@ function occlusionTerms(rm: OnnxSession): OnnxSession {
   };
   return {
     async run(feeds: InferenceSession.FeedsType) {
-      const ids = feeds[POLICY_INPUTS.inputIds] as Tensor, mask = feeds[POLICY_INPUTS.attentionMask] as Tensor;
-      const [B, S] = ids.dims as number[];
-      const rows: number[][] = [];
-      for (let b = 0; b < B; b++) {
-        const row: number[] = [];
-        for (let t = 0; t < S; t++) if ((mask.data as BigInt64Array)[b * S + t] === 1n) row.push(Number((ids.data as BigInt64Array)[b * S + t]));
-        rows.push(row);
-      }
+      const { rows, S } = feedRows(feeds), B = rows.length;
       const variants: number[][] = [], owner: [number, number][] = [];
       rows.forEach((row, b) => {
         for (let j = responseStart(row); j < row.length; j++) variants.push([...row.slice(0, j), ...row.slice(j + 1)]), owner.push([b, S - row.length + j]);
