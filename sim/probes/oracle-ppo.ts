@@ -1,10 +1,12 @@
 // Probe (not a test, not a benchmark): how far does the worker's PPO get within the loop's compute and KL budget
 // when its reward is the users' hidden score itself instead of a learned reward model? The loop's PPO gets 8
 // runs of `ppo.totalEpisodes` episodes over 2,000 events; this gives PPO the same runs, from models/base, with the
-// reward of a response = the preference's score of its text (a perfect reward model, read at the last token), and
+// reward of a response = the preference's score of its text (a perfect reward model: per token by default, each token
+// credited with the score change it made; `--sparse`: the whole score at the last token), and
 // after each run measures what the loop measures: the labeler's expected win rate against the base on the
 // evaluation prompts (same sampling seed per prompt for both, as sim/evaluate.ts does), ties, and KL to the base.
-// It splits issue 6's gap: if PPO falls short with a perfect reward, the reward model is not the only limit.
+// It splits issue 6's gap: if PPO falls short with a perfect reward, the reward model is not the only limit
+// (measured: it does not fall short per token; README "2026-12-02, late night").
 // `--learned N` runs the same PPO against a reward model instead: the worker's default RM, fresh from models/base,
 // trained once on N simulated interactions with base outputs (every fifth a correction of the output the user likes
 // less, the others a comparison, "no preference" ties dropped), as a fixed middle ground between the two.
