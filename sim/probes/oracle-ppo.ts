@@ -26,6 +26,7 @@ import { trainingConfigSchema } from '../../shared/training-config';
 import { ensureBackend } from '../../worker/backend';
 import { evaluatePolicy, evaluateRewardModel, exportPolicySession, exportRewardSession, runPpo, trainRewardModel, type OnnxSession, type PairExample } from '../../worker/rlhf';
 import { promptIdsFor } from '../../worker/rlhf/rollout';
+import { rewardScores } from '../../worker/rlhf/scoring';
 import { gptFrom, sessionFrom } from '../../worker/run/models';
 import { readSafetensors } from '../../worker/safetensors';
 import { Labeler } from '../labeler';
@@ -113,17 +114,8 @@ const oracle: OnnxSession = {
 
 /** A reward session whose per-token terms are occlusion credits: how much the score drops without that token. */
 function occlusionTerms(rm: OnnxSession): OnnxSession {
-  const score = async (rows: number[][]): Promise<Float32Array> => {
-    const out = new Float32Array(rows.length);
-    for (let i = 0; i < rows.length; i += 256) {
-      const chunk = rows.slice(i, i + 256), S = Math.max(...chunk.map((r) => r.length));
-      const ids = new BigInt64Array(chunk.length * S), mask = new BigInt64Array(chunk.length * S);
-      chunk.forEach((r, b) => r.forEach((t, j) => ((ids[b * S + S - r.length + j] = BigInt(t)), (mask[b * S + S - r.length + j] = 1n))));
-      const res = await rm.run({ [POLICY_INPUTS.inputIds]: new Tensor('int64', ids, [chunk.length, S]), [POLICY_INPUTS.attentionMask]: new Tensor('int64', mask, [chunk.length, S]) });
-      out.set(res[REWARD_OUTPUT].data as Float32Array, i);
-    }
-    return out;
-  };
+  // The worker's scoring reads the score head as PPO does; a row is split anywhere, the RM reads it whole.
+  const score = (rows: number[][]) => rewardScores(rm, rows.map((r) => ({ promptIds: r.slice(0, 1), responseIds: r.slice(1) })));
   return {
     async run(feeds: InferenceSession.FeedsType) {
       const { rows, S } = feedRows(feeds), B = rows.length;
