@@ -25,11 +25,11 @@ export interface Preference {
 }
 
 const pick = <T>(xs: readonly T[], rng: Rng): T => xs[Math.floor(rng.next() * xs.length)];
-const bare = (w: string) => w.toLowerCase().replace(/^[^a-z']+|[^a-z']+$/g, '');
+export const bare = (w: string) => w.toLowerCase().replace(/^[^a-z']+|[^a-z']+$/g, '');
 
 let lexicon: Map<string, number> | undefined;
 /** VADER's own word valences (vader_lexicon.txt: word, mean valence, ...). */
-function vaderLexicon(): Map<string, number> {
+export function vaderLexicon(): Map<string, number> {
   if (lexicon) return lexicon;
   const dir = dirname(createRequire(import.meta.url).resolve('vader-sentiment/package.json'));
   lexicon = new Map();

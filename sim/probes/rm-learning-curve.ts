@@ -11,11 +11,18 @@
 // pairs from the evaluation prompts. Comparisons only: no thumbs, no corrections.
 //
 //   npx tsx sim/probes/rm-learning-curve.ts [--preference vader|topic] [--sizes 250,500,1000,2000,4000] [--heldout 600]
-//     [--rm '{"epochs":4}'] [--merge K] [--out FILE]
+//     [--rm '{"epochs":4}' | --rm '[{}, {"epochs":4}]'] [--merge K] [--coverage] [--bow] [--skip-rm] [--out FILE]
 //
 // --merge K: also train K reward models per size from the same initialisation with training seeds seed … seed + K − 1
 // (the order of the pairs) and average their weights (WARM, Ramé et al. 2024), reporting each seed's accuracy and the
 // averaged model's.
+//
+// --coverage: also, per size, the held-out accuracy of the hidden score itself with every scoring word (a VADER
+// lexicon entry, a topic word) masked out unless it is on one side only of at least k of the first n training pairs:
+// what a learner would reach that knew the exact weight of every word the pairs showed it k times and nothing of the
+// others (no prior over words). Ties of the masked score count ½.
+// --bow: also a bag-of-words Bradley-Terry model (one weight per word, L2-regularised logistic regression on the
+// pairs' word-count differences), the simplest learner with no prior, on the same pairs. --skip-rm: no RM trained.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,7 +40,7 @@ import { gptFrom } from '../../worker/run/models';
 import { readSafetensors } from '../../worker/safetensors';
 import { Labeler } from '../labeler';
 import { defaultPopulation } from '../population';
-import { PREFERENCES } from '../preferences';
+import { bare, PREFERENCES, TOPIC_WORDS, vaderLexicon } from '../preferences';
 import { buildPromptSet } from '../prompts';
 
 const { values: args } = parseArgs({
@@ -46,6 +53,9 @@ const { values: args } = parseArgs({
     /** JSON overrides of the worker's rewardModel settings, e.g. '{"epochs":4}'. */
     rm: { type: 'string', default: '{}' },
     merge: { type: 'string', default: '1' },
+    coverage: { type: 'boolean', default: false },
+    bow: { type: 'boolean', default: false },
+    'skip-rm': { type: 'boolean', default: false },
   },
 });
 const sizes = args.sizes!.split(',').map(Number);
@@ -95,24 +105,85 @@ console.log(`${train.pairs.length} training and ${heldOut.pairs.length} held-out
 const ceiling = heldOut.ordered / heldOut.pairs.length;
 console.log(`labeler ceiling (hidden score orders the held-out pair as chosen): ${ceiling.toFixed(3)}`);
 
-const rmConfig = trainingConfigSchema.parse({ rewardModel: JSON.parse(args.rm!) }).rewardModel;
+const isScoringWord: (w: string) => boolean = preference.name === 'vader' ? (w) => vaderLexicon().has(w) : (w) => TOPIC_WORDS.has(w);
+const NEUTRAL = 'qx'; // in neither word list (not 'zzz': VADER scores that −1.2)
+const words = (text: string) => text.split(/\s+/).map(bare).filter(Boolean);
+
+/** The held-out accuracy of the hidden score blind to every scoring word that is on one side only of fewer than k
+ *  training pairs (see --coverage), for k = 1, 2, 3, 5: a word a pair shows on both sides or on neither says
+ *  nothing about its weight, and one noisy choice says little. */
+function coverageBound(trainPairs: PairExample[], held: PairExample[]) {
+  const informative = new Map<string, number>(); // scoring word → pairs that show it on one side only
+  for (const p of trainPairs) {
+    const [c, r] = [new Set(words(p.chosen)), new Set(words(p.rejected))];
+    for (const w of new Set([...c, ...r])) if (isScoringWord(w) && c.has(w) !== r.has(w)) informative.set(w, (informative.get(w) ?? 0) + 1);
+  }
+  const row: Record<string, number> = {};
+  for (const k of [1, 2, 3, 5]) {
+    const known = (w: string) => (informative.get(w) ?? 0) >= k;
+    const mask = (text: string) => text.replace(/[A-Za-z']+/g, (w) => (isScoringWord(bare(w)) && !known(bare(w)) ? NEUTRAL : w));
+    let correct = 0;
+    for (const p of held) {
+      const d = preference.score(mask(p.chosen)) - preference.score(mask(p.rejected));
+      correct += d > 0 ? 1 : d === 0 ? 0.5 : 0;
+    }
+    row[`known_words_k${k}`] = [...informative.values()].filter((n) => n >= k).length;
+    row[`masked_accuracy_k${k}`] = +(correct / held.length).toFixed(3);
+  }
+  return row;
+}
+
+/** Held-out accuracy of a bag-of-words Bradley-Terry model fitted by SGD on the pairs (see --bow). */
+function bagOfWords(trainPairs: PairExample[], held: PairExample[], l2 = 0.01, epochs = 50, lr = 0.1) {
+  const diff = (p: PairExample) => {
+    const d = new Map<string, number>();
+    for (const w of words(p.chosen)) d.set(w, (d.get(w) ?? 0) + 1);
+    for (const w of words(p.rejected)) d.set(w, (d.get(w) ?? 0) - 1);
+    return [...d].filter(([, v]) => v !== 0);
+  };
+  const weight = new Map<string, number>();
+  const margin = (x: [string, number][]) => x.reduce((z, [k, v]) => z + (weight.get(k) ?? 0) * v, 0);
+  const xs = trainPairs.map(diff);
+  const rng = new Xoshiro128(seed, 7);
+  for (let e = 0; e < epochs; e++) {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = Math.floor(rng.next() * (i + 1));
+      [xs[i], xs[j]] = [xs[j], xs[i]];
+    }
+    for (const x of xs) {
+      const g = 1 - 1 / (1 + Math.exp(-margin(x))); // −d/dz of −log σ(z)
+      for (const [k, v] of x) weight.set(k, (weight.get(k) ?? 0) * (1 - lr * l2) + lr * g * v);
+    }
+  }
+  const correct = held.reduce((n, p) => {
+    const z = margin(diff(p));
+    return n + (z > 0 ? 1 : z === 0 ? 0.5 : 0);
+  }, 0);
+  return { bow_accuracy: +(correct / held.length).toFixed(3) };
+}
+
+type RmConfig = ReturnType<typeof trainingConfigSchema.parse>['rewardModel'];
+/** --rm: one JSON object of overrides, or an array of them (each trained at every size). */
+const rmOverrides: Record<string, unknown>[] = [JSON.parse(args.rm!)].flat();
+const rmConfigs = rmOverrides.map((o) => trainingConfigSchema.parse({ rewardModel: o }).rewardModel);
 const curve = [];
 /** A fresh RM from models/base (score head initialised with `seed`) trained on the first n pairs in `trainSeed`'s order. */
-async function fit(n: number, trainSeed: number) {
+async function fit(rmConfig: RmConfig, n: number, trainSeed: number) {
   const model = gptFrom(config, weights, { value: false, reward: true }, seed);
   const res = await trainRewardModel({ model, tokenizer, train: train.pairs.slice(0, n), heldOut: heldOut.pairs, pointwise: [], config: rmConfig, seed: trainSeed });
   return { model, res };
 }
-for (const n of sizes) {
-  const { model, res } = await fit(n, seed);
-  const row: Record<string, number | number[]> = { train_pairs: n, heldout_accuracy: +res.heldOutAccuracy.toFixed(3), heldout_loss: +res.heldOutLoss.toFixed(3), train_loss: +res.trainLoss.toFixed(3), seconds: +res.seconds.toFixed(0) };
+/** The RM's held-out accuracy after training on the first n pairs (and, with --merge, the WARM-averaged model's). */
+async function rmAccuracy(rmConfig: RmConfig, n: number) {
+  const { model, res } = await fit(rmConfig, n, seed);
+  const row: Record<string, number | number[]> = { heldout_accuracy: +res.heldOutAccuracy.toFixed(3), heldout_loss: +res.heldOutLoss.toFixed(3), train_loss: +res.trainLoss.toFixed(3), seconds: +res.seconds.toFixed(0) };
   if (merge > 1) {
     // Same initialisation (score head included), other orders of the pairs: WARM averages fine-tunes of one init.
     const seeds = new WeightMean();
     seeds.add(model);
     const seedAccuracy = [res.heldOutAccuracy];
     for (let k = 1; k < merge; k++) {
-      const other = await fit(n, seed + k);
+      const other = await fit(rmConfig, n, seed + k);
       seedAccuracy.push(other.res.heldOutAccuracy);
       seeds.add(other.model);
       other.model.dispose();
@@ -122,9 +193,22 @@ for (const n of sizes) {
     row.merged_accuracy = +evaluateRewardModel(model, tokenizer, heldOut.pairs, rmConfig).accuracy.toFixed(3);
   }
   model.dispose();
-  curve.push(row);
-  console.log(JSON.stringify(row));
+  return row;
 }
-const result = { probe: 'rm-learning-curve', preference: preference.name, date: new Date().toISOString(), heldout_pairs: heldOut.pairs.length, labeler_ceiling: +ceiling.toFixed(3), reward_model: rmConfig, curve };
+for (const n of sizes) {
+  const row: Record<string, number | number[]> = { train_pairs: n };
+  if (args.coverage) Object.assign(row, coverageBound(train.pairs.slice(0, n), heldOut.pairs));
+  if (args.bow) Object.assign(row, bagOfWords(train.pairs.slice(0, n), heldOut.pairs));
+  if (args['skip-rm']) {
+    curve.push(row);
+    console.log(JSON.stringify(row));
+  }
+  for (const [k, rmConfig] of args['skip-rm'] ? [] : rmConfigs.entries()) {
+    const rmRow = { ...row, rm: rmOverrides[k], ...(await rmAccuracy(rmConfig, n)) };
+    curve.push(rmRow);
+    console.log(JSON.stringify(rmRow));
+  }
+}
+const result = { probe: 'rm-learning-curve', preference: preference.name, date: new Date().toISOString(), heldout_pairs: heldOut.pairs.length, labeler_ceiling: +ceiling.toFixed(3), reward_models: rmConfigs, curve };
 if (args.out) writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
 await session.release();
