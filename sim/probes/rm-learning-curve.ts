@@ -32,7 +32,7 @@ import { ARTIFACT_FILES } from '../../shared/policy-io';
 import { GenerationEngine } from '../../shared/sampling';
 import { Xoshiro128 } from '../../shared/sampling/rng';
 import { Tokenizer } from '../../shared/tokenizer';
-import { trainingConfigSchema } from '../../shared/training-config';
+import { trainingConfigSchema, type RewardModelConfig } from '../../shared/training-config';
 import { ensureBackend } from '../../worker/backend';
 import { evaluateRewardModel, trainRewardModel, type PairExample } from '../../worker/rlhf';
 import { WeightMean } from '../../worker/model/weight-mean';
@@ -162,19 +162,18 @@ function bagOfWords(trainPairs: PairExample[], held: PairExample[], l2 = 0.01, e
   return { bow_accuracy: +(correct / held.length).toFixed(3) };
 }
 
-type RmConfig = ReturnType<typeof trainingConfigSchema.parse>['rewardModel'];
 /** --rm: one JSON object of overrides, or an array of them (each trained at every size). */
 const rmOverrides: Record<string, unknown>[] = [JSON.parse(args.rm!)].flat();
 const rmConfigs = rmOverrides.map((o) => trainingConfigSchema.parse({ rewardModel: o }).rewardModel);
 const curve = [];
 /** A fresh RM from models/base (score head initialised with `seed`) trained on the first n pairs in `trainSeed`'s order. */
-async function fit(rmConfig: RmConfig, n: number, trainSeed: number) {
+async function fit(rmConfig: RewardModelConfig, n: number, trainSeed: number) {
   const model = gptFrom(config, weights, { value: false, reward: true }, seed);
   const res = await trainRewardModel({ model, tokenizer, train: train.pairs.slice(0, n), heldOut: heldOut.pairs, pointwise: [], config: rmConfig, seed: trainSeed });
   return { model, res };
 }
 /** The RM's held-out accuracy after training on the first n pairs (and, with --merge, the WARM-averaged model's). */
-async function rmAccuracy(rmConfig: RmConfig, n: number) {
+async function rmAccuracy(rmConfig: RewardModelConfig, n: number) {
   const { model, res } = await fit(rmConfig, n, seed);
   const row: Record<string, number | number[]> = { heldout_accuracy: +res.heldOutAccuracy.toFixed(3), heldout_loss: +res.heldOutLoss.toFixed(3), train_loss: +res.trainLoss.toFixed(3), seconds: +res.seconds.toFixed(0) };
   if (merge > 1) {
@@ -196,17 +195,15 @@ async function rmAccuracy(rmConfig: RmConfig, n: number) {
   return row;
 }
 for (const n of sizes) {
-  const row: Record<string, number | number[]> = { train_pairs: n };
-  if (args.coverage) Object.assign(row, coverageBound(train.pairs.slice(0, n), heldOut.pairs));
-  if (args.bow) Object.assign(row, bagOfWords(train.pairs.slice(0, n), heldOut.pairs));
-  if (args['skip-rm']) {
-    curve.push(row);
-    console.log(JSON.stringify(row));
-  }
-  for (const [k, rmConfig] of args['skip-rm'] ? [] : rmConfigs.entries()) {
-    const rmRow = { ...row, rm: rmOverrides[k], ...(await rmAccuracy(rmConfig, n)) };
-    curve.push(rmRow);
-    console.log(JSON.stringify(rmRow));
+  const pairs = train.pairs.slice(0, n);
+  const row: Record<string, unknown> = { train_pairs: n };
+  if (args.coverage) Object.assign(row, coverageBound(pairs, heldOut.pairs));
+  if (args.bow) Object.assign(row, bagOfWords(pairs, heldOut.pairs));
+  const rmRows = [];
+  for (const [k, rmConfig] of args['skip-rm'] ? [] : rmConfigs.entries()) rmRows.push({ ...row, rm: rmOverrides[k], ...(await rmAccuracy(rmConfig, n)) });
+  for (const r of rmRows.length ? rmRows : [row]) {
+    curve.push(r);
+    console.log(JSON.stringify(r));
   }
 }
 const result = { probe: 'rm-learning-curve', preference: preference.name, date: new Date().toISOString(), heldout_pairs: heldOut.pairs.length, labeler_ceiling: +ceiling.toFixed(3), reward_models: rmConfigs, curve };
