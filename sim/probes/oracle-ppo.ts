@@ -12,7 +12,11 @@
 // less, the others a comparison, "no preference" ties dropped), as a fixed middle ground between the two.
 //
 //   npx tsx sim/probes/oracle-ppo.ts [--preference vader|topic] [--runs 8] [--sparse] [--learned 1290] [--ppo '{"ppoEpochs":1}']
-//     [--prompts 400] [--only corrections|comparisons] [--occlusion]
+//     [--prompts 400] [--only corrections|comparisons] [--occlusion] [--interpolate 0.5,0.75]
+//
+// --interpolate η,…: after each run also measure the policy whose weights are θ_base + η·(θ_run − θ_base) (WARP's
+// interpolation towards the initialisation, Ramé et al. 2024; WiSE-FT): does it buy more win rate per nat of KL
+// than the PPO path itself? η > 1 extrapolates past the run (ExPO, Zheng et al. 2024). PPO keeps going from θ_run.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -50,6 +54,7 @@ const { values: args } = parseArgs({
     /** With --learned: per-token terms by occlusion, term_j = r(response) − r(response without token j), instead of
      *  the RM's own mean-pooled shares (which a prefix's state smears over every later token). */
     occlusion: { type: 'boolean', default: false },
+    interpolate: { type: 'string' },
   },
 });
 const preference = PREFERENCES[args.preference!];
@@ -174,10 +179,9 @@ const baseScore = base.texts.reduce((a, t) => a + labeler.score(t), 0) / base.te
 console.log(`${preference.name}: base hidden score ${baseScore.toFixed(3)}; ${args.learned ? 'learned' : 'oracle'} ${args.sparse ? 'sparse' : 'dense'} reward, ppo ${JSON.stringify(JSON.parse(args.ppo!))}`);
 
 const policy = gptFrom(config, weights, { value: true, reward: false }, 2);
-const t0 = performance.now();
-for (let run = 1; run <= Number(args.runs); run++) {
-  const res = await runPpo({ policy, reference, rewardModel, tokenizer, prompts: feedback, config: ppo, seed: run, stopAtKl: Number(args.klStop) });
-  const session = await exportPolicySession(policy);
+/** The labeler's expected win rate, ties and mean hidden score of a policy against the base, and its KL. */
+async function measure(model: typeof policy) {
+  const session = await exportPolicySession(model);
   const ev = await evaluatePolicy({ ...evalOpts, policy: session });
   await session.release();
   const n = ev.texts.length;
@@ -187,12 +191,28 @@ for (let run = 1; run <= Number(args.runs); run++) {
     ties += labeler.indifferent(t, base.texts[i]) ? 1 : 0;
     hidden += labeler.score(t);
   });
+  return { win: win / n, ties: ties / n, hidden: hidden / n, kl: ev.klToRef };
+}
+const etas = args.interpolate ? args.interpolate.split(',').map(Number) : [];
+const start = policy.toNamedArrays();
+const between = etas.length ? gptFrom(config, weights, { value: true, reward: false }, 2) : undefined;
+const t0 = performance.now();
+for (let run = 1; run <= Number(args.runs); run++) {
+  const res = await runPpo({ policy, reference, rewardModel, tokenizer, prompts: feedback, config: ppo, seed: run, stopAtKl: Number(args.klStop) });
+  const { win, ties, hidden, kl } = await measure(policy);
   const last = res.iterations[res.iterations.length - 1];
   const secs = (k: 'rolloutS' | 'scoreS' | 'updateS') => res.iterations.reduce((a, m) => a + m[k], 0).toFixed(0);
   console.log(
-    `run ${run}: expected win ${(win / n).toFixed(3)}, ties ${(ties / n).toFixed(2)}, hidden ${(hidden / n).toFixed(3)}, KL ${ev.klToRef.toFixed(2)} ` +
+    `run ${run}: expected win ${win.toFixed(3)}, ties ${ties.toFixed(2)}, hidden ${hidden.toFixed(3)}, KL ${kl.toFixed(2)} ` +
       `(rollout KL ${last?.kl.toFixed(2) ?? '-'}, β ${res.finalBeta.toFixed(3)}, ${res.stoppedBy}; rollout/score/update ${secs('rolloutS')}/${secs('scoreS')}/${secs('updateS')} s), ${((performance.now() - t0) / 1000).toFixed(0)} s`,
   );
+  const end = policy.toNamedArrays();
+  for (const eta of etas) {
+    const mixed = Object.fromEntries(Object.entries(end).map(([name, a]) => [name, { ...a, data: a.data.map((x, j) => start[name].data[j] + eta * (x - start[name].data[j])) }]));
+    between!.loadWeights(mixed);
+    const m = await measure(between!);
+    console.log(`  η ${eta}: expected win ${m.win.toFixed(3)}, ties ${m.ties.toFixed(2)}, hidden ${m.hidden.toFixed(3)}, KL ${m.kl.toFixed(2)}`);
+  }
   if (res.stoppedBy === 'kl') break;
 }
 await reference.release();
