@@ -193,26 +193,27 @@ async function measure(model: typeof policy) {
   });
   return { win: win / n, ties: ties / n, hidden: hidden / n, kl: ev.klToRef };
 }
+const describe = (m: Awaited<ReturnType<typeof measure>>) => `expected win ${m.win.toFixed(3)}, ties ${m.ties.toFixed(2)}, hidden ${m.hidden.toFixed(3)}, KL ${m.kl.toFixed(2)}`;
 const etas = args.interpolate ? args.interpolate.split(',').map(Number) : [];
-const start = policy.toNamedArrays();
+const start = etas.length ? policy.toNamedArrays() : {};
 const between = etas.length ? gptFrom(config, weights, { value: true, reward: false }, 2) : undefined;
 const t0 = performance.now();
 for (let run = 1; run <= Number(args.runs); run++) {
   const res = await runPpo({ policy, reference, rewardModel, tokenizer, prompts: feedback, config: ppo, seed: run, stopAtKl: Number(args.klStop) });
-  const { win, ties, hidden, kl } = await measure(policy);
+  const m = await measure(policy);
   const last = res.iterations[res.iterations.length - 1];
   const secs = (k: 'rolloutS' | 'scoreS' | 'updateS') => res.iterations.reduce((a, m) => a + m[k], 0).toFixed(0);
   console.log(
-    `run ${run}: expected win ${win.toFixed(3)}, ties ${ties.toFixed(2)}, hidden ${hidden.toFixed(3)}, KL ${kl.toFixed(2)} ` +
+    `run ${run}: ${describe(m)} ` +
       `(rollout KL ${last?.kl.toFixed(2) ?? '-'}, β ${res.finalBeta.toFixed(3)}, ${res.stoppedBy}; rollout/score/update ${secs('rolloutS')}/${secs('scoreS')}/${secs('updateS')} s), ${((performance.now() - t0) / 1000).toFixed(0)} s`,
   );
-  const end = policy.toNamedArrays();
+  const end = between ? policy.toNamedArrays() : {};
   for (const eta of etas) {
     const mixed = Object.fromEntries(Object.entries(end).map(([name, a]) => [name, { ...a, data: a.data.map((x, j) => start[name].data[j] + eta * (x - start[name].data[j])) }]));
     between!.loadWeights(mixed);
-    const m = await measure(between!);
-    console.log(`  η ${eta}: expected win ${m.win.toFixed(3)}, ties ${m.ties.toFixed(2)}, hidden ${m.hidden.toFixed(3)}, KL ${m.kl.toFixed(2)}`);
+    console.log(`  η ${eta}: ${describe(await measure(between!))}`);
   }
   if (res.stoppedBy === 'kl') break;
 }
+between?.dispose();
 await reference.release();

