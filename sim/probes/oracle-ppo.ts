@@ -195,8 +195,8 @@ async function measure(model: typeof policy) {
 }
 const describe = (m: Awaited<ReturnType<typeof measure>>) => `expected win ${m.win.toFixed(3)}, ties ${m.ties.toFixed(2)}, hidden ${m.hidden.toFixed(3)}, KL ${m.kl.toFixed(2)}`;
 const etas = args.interpolate ? args.interpolate.split(',').map(Number) : [];
-const start = etas.length ? policy.toNamedArrays() : {};
-const between = etas.length ? gptFrom(config, weights, { value: true, reward: false }, 2) : undefined;
+/** With --interpolate: the weights PPO starts from, and a model the mixes are loaded into. */
+const mix = etas.length ? { start: policy.toNamedArrays(), model: gptFrom(config, weights, { value: true, reward: false }, 2) } : undefined;
 const t0 = performance.now();
 for (let run = 1; run <= Number(args.runs); run++) {
   const res = await runPpo({ policy, reference, rewardModel, tokenizer, prompts: feedback, config: ppo, seed: run, stopAtKl: Number(args.klStop) });
@@ -207,13 +207,15 @@ for (let run = 1; run <= Number(args.runs); run++) {
     `run ${run}: ${describe(m)} ` +
       `(rollout KL ${last?.kl.toFixed(2) ?? '-'}, β ${res.finalBeta.toFixed(3)}, ${res.stoppedBy}; rollout/score/update ${secs('rolloutS')}/${secs('scoreS')}/${secs('updateS')} s), ${((performance.now() - t0) / 1000).toFixed(0)} s`,
   );
-  const end = between ? policy.toNamedArrays() : {};
-  for (const eta of etas) {
-    const mixed = Object.fromEntries(Object.entries(end).map(([name, a]) => [name, { ...a, data: a.data.map((x, j) => start[name].data[j] + eta * (x - start[name].data[j])) }]));
-    between!.loadWeights(mixed);
-    console.log(`  η ${eta}: ${describe(await measure(between!))}`);
+  if (mix) {
+    const { start, model } = mix;
+    const end = policy.toNamedArrays();
+    for (const eta of etas) {
+      model.loadWeights(Object.fromEntries(Object.entries(end).map(([name, a]) => [name, { ...a, data: a.data.map((x, j) => start[name].data[j] + eta * (x - start[name].data[j])) }])));
+      console.log(`  η ${eta}: ${describe(await measure(model))}`);
+    }
   }
   if (res.stoppedBy === 'kl') break;
 }
-between?.dispose();
+mix?.model.dispose();
 await reference.release();
